@@ -1,0 +1,58 @@
+#include "ingest_config.h"
+
+#include "parallax/config/config_schema.h"
+#include "parallax/log/log.h"
+
+namespace parallax::ingest {
+
+absl::Status LoadIngestConfig(const std::string& path, IngestConfig* c) {
+  config::ConfigSchema s;
+  s.Field("ae_title", &c->ae_title, "our AE title");
+  s.Field("dicom_port", &c->dicom_port, "C-STORE / C-ECHO SCP port");
+  s.Field("allowed_calling_aes", &c->allowed_calling_aes, "calling AE titles accepted; empty = any");
+  s.Field("max_associations", &c->max_associations, "concurrent associations");
+  s.Field("dimse_timeout_seconds", &c->dimse_timeout_seconds, "idle seconds before an association is aborted");
+  s.Field("http_address", &c->http_address, "STOW-RS bind address");
+  s.Field("http_port", &c->http_port, "STOW-RS port");
+  s.Field("http_threads", &c->http_threads, "STOW-RS worker threads");
+  s.Field("max_stow_bytes", &c->max_stow_bytes, "largest STOW-RS request body in bytes");
+  s.Field("public_base_url", &c->public_base_url, "base URL used in STOW-RS RetrieveURLs");
+  s.Field("store_root", &c->store_root, "directory of the instance store");
+  s.Field("min_free_bytes", &c->min_free_bytes, "refuse instances below this much free space");
+  s.Field("database_url", &c->database_url, "PostgreSQL URL");
+  s.Field("database_pool_size", &c->database_pool_size, "PostgreSQL connections");
+  s.Field("stable_after", &c->stable_after, "quiet period after which a study is stable");
+  s.Field("stability_sweep_interval", &c->stability_sweep_interval, "how often stability is checked");
+  s.Field("triage_address", &c->triage_address, "Triage gRPC host:port");
+  s.Field("triage_deadline", &c->triage_deadline, "deadline of one SubmitStudy call");
+  s.Field("outbox_max_backoff", &c->outbox_max_backoff, "retry backoff cap while triage is unreachable");
+  s.Field("grpc_address", &c->grpc_address, "Ingest gRPC host:port");
+  s.Field("metrics_address", &c->metrics_address, "Prometheus metrics host:port");
+  s.Field("log_level", &c->log_level, "debug | info | warning | error");
+  absl::Status st = config::LoadConfig(s, path, "PARALLAX_INGEST");
+  if (!st.ok()) return st;
+  return ValidateIngestConfig(*c);
+}
+
+absl::Status ValidateIngestConfig(const IngestConfig& c) {
+  auto bad = [](const std::string& what) { return absl::InvalidArgumentError("config: " + what); };
+  if (c.ae_title.empty() || c.ae_title.size() > 16) return bad("ae_title must be 1 to 16 characters");
+  if (c.dicom_port <= 0 || c.dicom_port > 65535) return bad("dicom_port must be 1..65535");
+  if (c.http_port < 0 || c.http_port > 65535) return bad("http_port must be 0..65535");
+  if (c.max_associations < 1) return bad("max_associations must be at least 1");
+  if (c.http_threads < 1) return bad("http_threads must be at least 1");
+  if (c.store_root.empty()) return bad("store_root is required");
+  if (c.database_url.empty()) return bad("database_url is required");
+  if (c.database_pool_size < 2) return bad("database_pool_size must be at least 2");
+  if (c.stable_after.count() < 100) return bad("stable_after must be at least 100ms");
+  if (c.stability_sweep_interval.count() < 10) return bad("stability_sweep_interval must be at least 10ms");
+  if (c.min_free_bytes < 0) return bad("min_free_bytes must not be negative");
+  for (const auto& ae : c.allowed_calling_aes) {
+    if (ae.empty() || ae.size() > 16) return bad("allowed_calling_aes entries must be 1 to 16 characters");
+  }
+  log::Level level;
+  if (!log::ParseLevel(c.log_level, &level)) return bad("log_level must be debug, info, warning or error");
+  return absl::OkStatus();
+}
+
+}  // namespace parallax::ingest

@@ -1,0 +1,52 @@
+#pragma once
+// The ingest service's configuration: one typed struct, defaults here, loaded
+// from a JSON file plus PARALLAX_INGEST_* environment overrides, validated at
+// start-up. Passed by const reference; no global.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <absl/status/status.h>
+
+namespace parallax::ingest {
+
+struct IngestConfig {
+  // DICOM edge
+  std::string ae_title = "PARALLAX";                 // our AE title
+  int dicom_port = 11112;                            // C-STORE / C-ECHO SCP port
+  std::vector<std::string> allowed_calling_aes;      // empty = accept any calling AE
+  int max_associations = 16;                         // concurrent associations
+  int dimse_timeout_seconds = 60;                    // idle time before an association is aborted
+  // DICOMweb
+  std::string http_address = "127.0.0.1";            // STOW-RS bind address
+  int http_port = 8080;                              // STOW-RS port
+  int http_threads = 4;                              // STOW-RS worker threads
+  int64_t max_stow_bytes = 2LL * 1024 * 1024 * 1024;  // largest STOW-RS request body
+  std::string public_base_url;                       // base of RetrieveURLs in STOW responses; derived when empty
+  // Store
+  std::string store_root = "/var/lib/parallax/ingest";  // instance files live here
+  int64_t min_free_bytes = 512LL * 1024 * 1024;      // refuse (A700 / 503) below this much free space
+  // Database
+  std::string database_url = "postgresql://postgres@127.0.0.1:5432/parallax";
+  int database_pool_size = 24;                       // connections; one per busy association plus background work
+  // Study stability and hand-off to triage
+  std::chrono::milliseconds stable_after{10000};     // quiet period after the last instance
+  std::chrono::milliseconds stability_sweep_interval{1000};  // how often stability is checked
+  std::string triage_address = "127.0.0.1:50052";    // Triage gRPC endpoint
+  std::chrono::milliseconds triage_deadline{5000};   // per SubmitStudy call
+  std::chrono::milliseconds outbox_max_backoff{60000};  // retry backoff cap while triage is down
+  // Service endpoints
+  std::string grpc_address = "127.0.0.1:50051";      // Ingest gRPC (GetStudy, ReadInstance)
+  std::string metrics_address = "127.0.0.1:9101";    // Prometheus /metrics
+  std::string log_level = "info";                    // debug | info | warning | error
+};
+
+// Loads `path` (optional) and the environment into `config`, then validates.
+// INVALID_ARGUMENT naming the offending key on any problem.
+absl::Status LoadIngestConfig(const std::string& path, IngestConfig* config);
+
+// Checks ranges and required values. INVALID_ARGUMENT naming the key.
+absl::Status ValidateIngestConfig(const IngestConfig& config);
+
+}  // namespace parallax::ingest

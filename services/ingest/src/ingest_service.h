@@ -1,0 +1,30 @@
+#pragma once
+// Builds and runs the whole ingest service from its config: database and
+// migrations, instance store, C-STORE SCP, STOW-RS server, Ingest gRPC with
+// health, metrics, and the hand-off of stable studies to triage.
+// Not thread-safe: Start and Stop from one thread.
+#include <memory>
+
+#include <absl/status/status.h>
+
+#include "ingest_config.h"
+
+namespace parallax::ingest {
+
+class IngestService {
+ public:
+  explicit IngestService(IngestConfig config);
+  ~IngestService();
+
+  // Starts every part; an error names the part that could not start.
+  absl::Status Start();
+  // Stops accepting, lets open work finish, stops background work.
+  void Stop();
+
+ private:
+  struct Parts;
+  IngestConfig config_;
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace parallax::ingest

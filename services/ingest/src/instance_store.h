@@ -1,0 +1,66 @@
+#pragma once
+// The on-disk store of received instances, exactly as received.
+//
+// Layout: <root>/objects/<xx>/<SOP Instance UID>.dcm, where <xx> is a hash
+// byte of the UID (256 directories). An instance is first written to a
+// staging file in its final directory, then made durable: fsync the file,
+// rename it into place, fsync the directory. Only then may its index row be
+// committed and Success be answered.
+//
+// Thread-safe: every method may be called concurrently; callers serialise
+// work on the same SOP Instance UID themselves.
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
+namespace parallax::ingest {
+
+struct InstanceStoreOptions {
+  std::string root;                // store directory
+  int64_t min_free_bytes = 0;      // CheckCapacity() fails below this much free space
+};
+
+class InstanceStore {
+ public:
+  explicit InstanceStore(InstanceStoreOptions options);
+
+  // Creates the directory tree and removes staging files left by a crash
+  // (never acknowledged). INTERNAL naming the path on failure.
+  absl::Status Open();
+
+  // OK when at least min_free_bytes are free; RESOURCE_EXHAUSTED otherwise.
+  absl::Status CheckCapacity() const;
+
+  // A new, unique staging path in the directory of `sop_instance_uid`.
+  std::string StagingPathFor(const std::string& sop_instance_uid);
+
+  // Makes a complete staging file durable under its final name; returns the
+  // path relative to the root. RESOURCE_EXHAUSTED when the disk is full,
+  // INTERNAL otherwise. The staging file is gone afterwards either way.
+  absl::StatusOr<std::string> Commit(const std::string& staging_path, const std::string& sop_instance_uid);
+
+  // Writes `bytes` to a staging file, then Commit()s it.
+  absl::StatusOr<std::string> WriteAndCommit(std::string_view bytes, const std::string& sop_instance_uid);
+
+  // Removes a staging file that will not be committed.
+  void Discard(const std::string& staging_path);
+
+  // Absolute path of a stored instance from its relative path.
+  std::string AbsolutePath(const std::string& relative_path) const;
+
+  // Relative path of the final file of `sop_instance_uid`.
+  static std::string RelativePathFor(const std::string& sop_instance_uid);
+
+ private:
+  // Renames a durable staging file into place and fsyncs its directory.
+  absl::StatusOr<std::string> Publish(const std::string& staging_path, const std::string& sop_instance_uid);
+
+  InstanceStoreOptions options_;
+  std::atomic<uint64_t> staging_counter_{0};
+};
+
+}  // namespace parallax::ingest

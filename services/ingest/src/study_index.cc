@@ -1,0 +1,372 @@
+#include "study_index.h"
+
+#include <map>
+#include <sstream>
+
+#include "parallax/store/migrations.h"
+
+namespace parallax::ingest {
+namespace {
+
+const std::vector<store::Migration>& Migrations() {
+  static const std::vector<store::Migration> kMigrations = {
+      {1, "study, series and instance index; stability; triage outbox", R"sql(
+CREATE TABLE ingest.studies (
+  study_uid            text PRIMARY KEY,
+  patient_id           text NOT NULL DEFAULT '',
+  issuer_of_patient_id text NOT NULL DEFAULT '',
+  accession_number     text NOT NULL DEFAULT '',
+  study_date           text NOT NULL DEFAULT '',
+  study_time           text NOT NULL DEFAULT '',
+  study_description    text NOT NULL DEFAULT '',
+  referring_physician  text NOT NULL DEFAULT '',
+  requested_priority   text NOT NULL DEFAULT '',
+  state                text NOT NULL DEFAULT 'receiving' CHECK (state IN ('receiving', 'stable')),
+  generation           bigint NOT NULL DEFAULT 1,
+  first_received_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+  stable_at            timestamptz
+);
+CREATE INDEX studies_receiving ON ingest.studies (study_uid) WHERE state = 'receiving';
+
+CREATE TABLE ingest.series (
+  series_uid         text PRIMARY KEY,
+  study_uid          text NOT NULL REFERENCES ingest.studies (study_uid),
+  modality           text NOT NULL DEFAULT '',
+  body_part_examined text NOT NULL DEFAULT '',
+  series_description text NOT NULL DEFAULT '',
+  protocol_name      text NOT NULL DEFAULT '',
+  series_number      integer NOT NULL DEFAULT 0,
+  laterality         text NOT NULL DEFAULT ''
+);
+CREATE INDEX series_by_study ON ingest.series (study_uid);
+
+CREATE TABLE ingest.instances (
+  sop_instance_uid           text PRIMARY KEY,
+  series_uid                 text NOT NULL REFERENCES ingest.series (series_uid),
+  study_uid                  text NOT NULL REFERENCES ingest.studies (study_uid),
+  sop_class_uid              text NOT NULL,
+  transfer_syntax_uid        text NOT NULL,
+  instance_number            integer NOT NULL DEFAULT 0,
+  view_position              text NOT NULL DEFAULT '',
+  image_type                 text[] NOT NULL DEFAULT '{}',
+  image_orientation_patient  float8[] NOT NULL DEFAULT '{}',
+  image_position_patient     float8[] NOT NULL DEFAULT '{}',
+  pixel_spacing              float8[] NOT NULL DEFAULT '{}',
+  slice_thickness            float8 NOT NULL DEFAULT 0,
+  rows                       integer NOT NULL DEFAULT 0,
+  columns                    integer NOT NULL DEFAULT 0,
+  number_of_frames           integer NOT NULL DEFAULT 1,
+  photometric_interpretation text NOT NULL DEFAULT '',
+  bits_stored                integer NOT NULL DEFAULT 0,
+  patient_orientation        text NOT NULL DEFAULT '',
+  body_part_examined         text NOT NULL DEFAULT '',
+  relative_path              text NOT NULL,
+  size_bytes                 bigint NOT NULL,
+  source                     text NOT NULL CHECK (source IN ('dimse', 'stow')),
+  calling_ae                 text NOT NULL DEFAULT '',
+  received_at                timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX instances_by_study_time ON ingest.instances (study_uid, received_at);
+CREATE INDEX instances_by_series ON ingest.instances (series_uid);
+
+CREATE TABLE ingest.triage_outbox (
+  id              bigserial PRIMARY KEY,
+  study_uid       text NOT NULL REFERENCES ingest.studies (study_uid),
+  generation      bigint NOT NULL,
+  created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+  attempts        integer NOT NULL DEFAULT 0,
+  next_attempt_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  last_error      text,
+  sent_at         timestamptz,
+  UNIQUE (study_uid, generation)
+);
+CREATE INDEX triage_outbox_due ON ingest.triage_outbox (next_attempt_at) WHERE sent_at IS NULL;
+)sql"},
+  };
+  return kMigrations;
+}
+
+// PostgreSQL array literal for text[] / float8[] parameters.
+std::string ArrayLiteral(const std::vector<double>& values) {
+  std::ostringstream out;
+  out.precision(17);
+  out << '{';
+  for (size_t i = 0; i < values.size(); ++i) out << (i ? "," : "") << values[i];
+  out << '}';
+  return out.str();
+}
+
+std::string ArrayLiteral(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+// Parses a PostgreSQL array text output of numbers: {1,0,0}.
+std::vector<double> ParseDoubleArray(const std::string& text) {
+  std::vector<double> out;
+  std::string item;
+  for (char c : text) {
+    if (c == '{' || c == '}' || c == ',') {
+      if (!item.empty()) out.push_back(std::stod(item));
+      item.clear();
+    } else {
+      item += c;
+    }
+  }
+  return out;
+}
+
+// Parses a PostgreSQL text[] output: {ORIGINAL,PRIMARY,"A B"}.
+std::vector<std::string> ParseTextArray(const std::string& text) {
+  std::vector<std::string> out;
+  std::string item;
+  bool quoted = false, escaped = false, any = false;
+  for (size_t i = 1; i < text.size(); ++i) {  // skip the opening brace
+    char c = text[i];
+    if (escaped) { item += c; escaped = false; continue; }
+    if (quoted) {
+      if (c == '\\') escaped = true;
+      else if (c == '"') quoted = false;
+      else item += c;
+      continue;
+    }
+    if (c == '"') { quoted = true; any = true; }
+    else if (c == ',' || c == '}') {
+      if (any || !item.empty()) out.push_back(item);
+      item.clear();
+      any = false;
+    } else { item += c; any = true; }
+  }
+  return out;
+}
+
+std::string Str(const store::Row& row, size_t col) { return row.Get(col).value_or(""); }
+int64_t Int(const store::Row& row, size_t col) { return row.GetInt64(col).value_or(0); }
+
+}  // namespace
+
+absl::Status StudyIndex::Migrate() { return store::ApplyMigrations(*db_, "ingest", Migrations()); }
+
+absl::StatusOr<bool> StudyIndex::Contains(const std::string& sop_instance_uid) {
+  auto rows = db_->Exec("SELECT 1 FROM ingest.instances WHERE sop_instance_uid = $1", {sop_instance_uid});
+  if (!rows.ok()) return rows.status();
+  return !rows->empty();
+}
+
+absl::StatusOr<bool> StudyIndex::Add(const dicom::InstanceHeader& h, const IndexedInstance& stored) {
+  bool inserted = false;
+  absl::Status s = db_->InTransaction([&](store::Transaction& tx) -> absl::Status {
+    auto r = tx.Exec(
+        "INSERT INTO ingest.studies (study_uid, patient_id, issuer_of_patient_id, accession_number, study_date, "
+        "study_time, study_description, referring_physician, requested_priority) "
+        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (study_uid) DO NOTHING",
+        {h.study_instance_uid, h.patient_id, h.issuer_of_patient_id, h.accession_number, h.study_date, h.study_time,
+         h.study_description, h.referring_physician, h.requested_priority});
+    if (!r.ok()) return r.status();
+    // A shared lock keeps the stability sweep from marking the study stable
+    // while this instance is being added; several adds share it.
+    r = tx.Exec("SELECT state FROM ingest.studies WHERE study_uid = $1 FOR SHARE", {h.study_instance_uid});
+    if (!r.ok()) return r.status();
+    if (!r->empty() && Str((*r)[0], 0) == "stable") {
+      r = tx.Exec(
+          "UPDATE ingest.studies SET state = 'receiving', generation = generation + 1, stable_at = NULL "
+          "WHERE study_uid = $1 AND state = 'stable'",
+          {h.study_instance_uid});
+      if (!r.ok()) return r.status();
+    }
+    r = tx.Exec(
+        "INSERT INTO ingest.series (series_uid, study_uid, modality, body_part_examined, series_description, "
+        "protocol_name, series_number, laterality) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) "
+        "ON CONFLICT (series_uid) DO NOTHING",
+        {h.series_instance_uid, h.study_instance_uid, h.modality, h.body_part_examined, h.series_description,
+         h.protocol_name, h.series_number, h.laterality});
+    if (!r.ok()) return r.status();
+    r = tx.Exec(
+        "INSERT INTO ingest.instances (sop_instance_uid, series_uid, study_uid, sop_class_uid, transfer_syntax_uid, "
+        "instance_number, view_position, image_type, image_orientation_patient, image_position_patient, "
+        "pixel_spacing, slice_thickness, rows, columns, number_of_frames, photometric_interpretation, bits_stored, "
+        "patient_orientation, body_part_examined, relative_path, size_bytes, source, calling_ae) "
+        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23) "
+        "ON CONFLICT (sop_instance_uid) DO NOTHING",
+        {h.sop_instance_uid, h.series_instance_uid, h.study_instance_uid, h.sop_class_uid, h.transfer_syntax_uid,
+         h.instance_number, h.view_position, ArrayLiteral(h.image_type), ArrayLiteral(h.image_orientation_patient),
+         ArrayLiteral(h.image_position_patient), ArrayLiteral(h.pixel_spacing), h.slice_thickness, h.rows,
+         h.columns, h.number_of_frames, h.photometric_interpretation, h.bits_stored, h.patient_orientation,
+         h.body_part_examined, stored.relative_path, static_cast<long long>(stored.size_bytes), stored.source,
+         stored.calling_ae});
+    if (!r.ok()) return r.status();
+    inserted = r->affected_rows() == 1;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return inserted;
+}
+
+absl::StatusOr<int> StudyIndex::MarkStableStudies(std::chrono::milliseconds quiet) {
+  // SKIP LOCKED passes over studies an instance is being added to right now.
+  auto rows = db_->Exec(
+      "WITH ready AS ("
+      "  SELECT s.study_uid FROM ingest.studies s"
+      "  WHERE s.state = 'receiving' AND NOT EXISTS ("
+      "    SELECT 1 FROM ingest.instances i"
+      "    WHERE i.study_uid = s.study_uid AND i.received_at > clock_timestamp() - $1 * interval '1 millisecond')"
+      "  FOR UPDATE SKIP LOCKED LIMIT 200),"
+      " marked AS ("
+      "  UPDATE ingest.studies s SET state = 'stable', stable_at = clock_timestamp()"
+      "  FROM ready WHERE s.study_uid = ready.study_uid RETURNING s.study_uid, s.generation)"
+      " INSERT INTO ingest.triage_outbox (study_uid, generation) SELECT study_uid, generation FROM marked"
+      " ON CONFLICT (study_uid, generation) DO NOTHING RETURNING id",
+      {static_cast<long long>(quiet.count())});
+  if (!rows.ok()) return rows.status();
+  return static_cast<int>(rows->size());
+}
+
+absl::StatusOr<int> StudyIndex::DispatchDue(int limit, std::chrono::milliseconds max_backoff,
+                                            const std::function<absl::Status(const OutboxEntry&)>& deliver) {
+  int delivered = 0;
+  absl::Status s = db_->InTransaction(
+      [&](store::Transaction& tx) -> absl::Status {
+        delivered = 0;
+        auto due = tx.Exec(
+            "SELECT id, study_uid, generation, attempts FROM ingest.triage_outbox "
+            "WHERE sent_at IS NULL AND next_attempt_at <= clock_timestamp() "
+            "ORDER BY id FOR UPDATE SKIP LOCKED LIMIT $1",
+            {limit});
+        if (!due.ok()) return due.status();
+        for (const store::Row& row : *due) {
+          OutboxEntry entry{Int(row, 0), Str(row, 1), Int(row, 2), static_cast<int>(Int(row, 3))};
+          absl::Status result = deliver(entry);
+          absl::StatusOr<store::Rows> r;
+          if (result.ok()) {
+            r = tx.Exec("UPDATE ingest.triage_outbox SET sent_at = clock_timestamp(), attempts = attempts + 1, "
+                        "last_error = NULL WHERE id = $1",
+                        {static_cast<long long>(entry.id)});
+            ++delivered;
+          } else {
+            const int64_t backoff_ms =
+                std::min<int64_t>(max_backoff.count(), 1000LL << std::min(entry.attempts, 16));
+            r = tx.Exec("UPDATE ingest.triage_outbox SET attempts = attempts + 1, last_error = $2, "
+                        "next_attempt_at = clock_timestamp() + $3 * interval '1 millisecond' WHERE id = $1",
+                        {static_cast<long long>(entry.id), result.ToString(), static_cast<long long>(backoff_ms)});
+          }
+          if (!r.ok()) return r.status();
+        }
+        return absl::OkStatus();
+      },
+      1);
+  if (!s.ok()) return s;
+  return delivered;
+}
+
+absl::StatusOr<int64_t> StudyIndex::OutboxDepth() {
+  auto rows = db_->Exec("SELECT count(*) FROM ingest.triage_outbox WHERE sent_at IS NULL");
+  if (!rows.ok()) return rows.status();
+  return Int((*rows)[0], 0);
+}
+
+absl::StatusOr<common::v1::StudyManifest> StudyIndex::LoadManifest(const std::string& study_uid) {
+  common::v1::StudyManifest m;
+  absl::Status s = db_->InTransaction([&](store::Transaction& tx) -> absl::Status {
+    m.Clear();
+    auto study = tx.Exec(
+        "SELECT study_uid, patient_id, issuer_of_patient_id, accession_number, study_date, study_time, "
+        "study_description, referring_physician, requested_priority, generation, "
+        "extract(epoch FROM first_received_at)::float8, "
+        "(SELECT extract(epoch FROM max(received_at))::float8 FROM ingest.instances WHERE study_uid = $1) "
+        "FROM ingest.studies WHERE study_uid = $1",
+        {study_uid});
+    if (!study.ok()) return study.status();
+    if (study->empty()) return absl::NotFoundError("no study with this Study Instance UID");
+    const store::Row& st = (*study)[0];
+    m.set_study_instance_uid(Str(st, 0));
+    m.set_patient_id(Str(st, 1));
+    m.set_issuer_of_patient_id(Str(st, 2));
+    m.set_accession_number(Str(st, 3));
+    m.set_study_date(Str(st, 4));
+    m.set_study_time(Str(st, 5));
+    m.set_study_description(Str(st, 6));
+    m.set_referring_physician(Str(st, 7));
+    m.set_requested_priority(Str(st, 8));
+    m.set_generation(Int(st, 9));
+    auto set_time = [](google::protobuf::Timestamp* t, double epoch) {
+      t->set_seconds(static_cast<int64_t>(epoch));
+      t->set_nanos(static_cast<int32_t>((epoch - static_cast<double>(static_cast<int64_t>(epoch))) * 1e9));
+    };
+    set_time(m.mutable_first_received(), st.GetDouble(10).value_or(0));
+    set_time(m.mutable_last_received(), st.GetDouble(11).value_or(0));
+
+    auto series = tx.Exec(
+        "SELECT series_uid, modality, body_part_examined, series_description, protocol_name, series_number, "
+        "laterality FROM ingest.series WHERE study_uid = $1 ORDER BY series_number, series_uid",
+        {study_uid});
+    if (!series.ok()) return series.status();
+    std::map<std::string, common::v1::SeriesManifest*> by_uid;
+    for (const store::Row& r : *series) {
+      auto* se = m.add_series();
+      se->set_series_instance_uid(Str(r, 0));
+      se->set_modality(Str(r, 1));
+      se->set_body_part_examined(Str(r, 2));
+      se->set_series_description(Str(r, 3));
+      se->set_protocol_name(Str(r, 4));
+      se->set_series_number(static_cast<int32_t>(Int(r, 5)));
+      se->set_laterality(Str(r, 6));
+      by_uid[se->series_instance_uid()] = se;
+    }
+    auto instances = tx.Exec(
+        "SELECT series_uid, sop_instance_uid, sop_class_uid, transfer_syntax_uid, instance_number, view_position, "
+        "image_type, image_orientation_patient, image_position_patient, pixel_spacing, slice_thickness, rows, "
+        "columns, number_of_frames, photometric_interpretation, bits_stored, size_bytes, patient_orientation, "
+        "body_part_examined FROM ingest.instances WHERE study_uid = $1 ORDER BY series_uid, instance_number, "
+        "sop_instance_uid",
+        {study_uid});
+    if (!instances.ok()) return instances.status();
+    for (const store::Row& r : *instances) {
+      auto it = by_uid.find(Str(r, 0));
+      if (it == by_uid.end()) continue;
+      auto* in = it->second->add_instances();
+      in->set_sop_instance_uid(Str(r, 1));
+      in->set_sop_class_uid(Str(r, 2));
+      in->set_transfer_syntax_uid(Str(r, 3));
+      in->set_instance_number(static_cast<int32_t>(Int(r, 4)));
+      in->set_view_position(Str(r, 5));
+      for (auto& t : ParseTextArray(Str(r, 6))) in->add_image_type(t);
+      for (double v : ParseDoubleArray(Str(r, 7))) in->add_image_orientation_patient(v);
+      for (double v : ParseDoubleArray(Str(r, 8))) in->add_image_position_patient(v);
+      for (double v : ParseDoubleArray(Str(r, 9))) in->add_pixel_spacing(v);
+      in->set_slice_thickness(r.GetDouble(10).value_or(0));
+      in->set_rows(static_cast<int32_t>(Int(r, 11)));
+      in->set_columns(static_cast<int32_t>(Int(r, 12)));
+      in->set_number_of_frames(static_cast<int32_t>(Int(r, 13)));
+      in->set_photometric_interpretation(Str(r, 14));
+      in->set_bits_stored(static_cast<int32_t>(Int(r, 15)));
+      in->set_size_bytes(Int(r, 16));
+      in->set_patient_orientation(Str(r, 17));
+      in->set_body_part_examined(Str(r, 18));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return m;
+}
+
+absl::StatusOr<IndexedInstance> StudyIndex::FindInstance(const std::string& sop_instance_uid) {
+  auto rows = db_->Exec(
+      "SELECT relative_path, size_bytes, source, calling_ae FROM ingest.instances WHERE sop_instance_uid = $1",
+      {sop_instance_uid});
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return absl::NotFoundError("no instance with this SOP Instance UID");
+  const store::Row& r = (*rows)[0];
+  return IndexedInstance{Str(r, 0), Int(r, 1), Str(r, 2), Str(r, 3)};
+}
+
+}  // namespace parallax::ingest
