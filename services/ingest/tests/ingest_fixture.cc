@@ -2,7 +2,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <thread>
+
+#include <nlohmann/json.hpp>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +17,7 @@
 
 #include "parallax/dicom/testing/sample_instance.h"
 #include "parallax/store/testing/fresh_database.h"
+#include "parallax/testing/environment.h"
 #include "parallax/testing/temp_dir.h"
 
 namespace parallax::ingest::testing {
@@ -55,6 +63,57 @@ void IngestFixture::Start() {
 void IngestFixture::Stop() {
   if (service_) service_->Stop();
   service_.reset();
+}
+
+std::string IngestFixture::WriteConfigFile() {
+  nlohmann::json j = {
+      {"ae_title", config_.ae_title},
+      {"dicom_port", config_.dicom_port},
+      {"allowed_calling_aes", config_.allowed_calling_aes},
+      {"dimse_timeout_seconds", config_.dimse_timeout_seconds},
+      {"http_port", config_.http_port},
+      {"store_root", config_.store_root},
+      {"min_free_bytes", config_.min_free_bytes},
+      {"database_url", config_.database_url},
+      {"stable_after", static_cast<long long>(config_.stable_after.count())},
+      {"grpc_address", config_.grpc_address},
+      {"metrics_address", config_.metrics_address},
+      {"triage_address", config_.triage_address},
+  };
+  std::string path = (dir_.path() / "ingest.json").string();
+  std::ofstream(path) << j.dump(2);
+  return path;
+}
+
+int IngestFixture::SpawnBinary() {
+  const std::string binary = parallax::testing::BinDir() + "/services/ingest/parallax-ingest";
+  const std::string config = WriteConfigFile();
+  const std::string log = (dir_.path() / ("ingest-" + std::to_string(++folders_) + ".log")).string();
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    FILE* out = std::freopen(log.c_str(), "w", stderr);
+    (void)out;
+    ::execl(binary.c_str(), binary.c_str(), "--config", config.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const std::string echo = "TCP_NODELAY=1 echoscu -to 2 -aec " + config_.ae_title + " 127.0.0.1 " +
+                           std::to_string(config_.dicom_port) + " >/dev/null 2>&1";
+  for (int i = 0; i < 100; ++i) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) FAIL("parallax-ingest exited at start-up: " + ReadFile(log));
+    if (std::system(echo.c_str()) == 0) return pid;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  KillBinary(pid, SIGKILL);
+  FAIL("parallax-ingest did not answer C-ECHO: " + ReadFile(log));
+  return -1;
+}
+
+void IngestFixture::KillBinary(int pid, int signal) {
+  ::kill(pid, signal);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
 }
 
 std::string IngestFixture::NewDir(const std::string& name) {

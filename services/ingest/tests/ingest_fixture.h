@@ -41,6 +41,16 @@ class IngestFixture {
   int64_t CountInstances();
   int64_t CountStudies();
 
+  // Writes config() as a JSON file for the parallax-ingest binary; returns its path.
+  std::string WriteConfigFile();
+
+  // Starts the parallax-ingest binary with that file; returns once it answers
+  // C-ECHO. Its output goes to <work_dir>/ingest-<n>.log.
+  int SpawnBinary();
+
+  // Sends `signal` to a spawned binary and reaps it.
+  static void KillBinary(int pid, int signal);
+
   store::Database& db() { return *db_; }
   const std::string& work_dir() const { return dir_.path().string(); }
   std::string NewDir(const std::string& name);
