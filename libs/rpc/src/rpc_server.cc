@@ -15,8 +15,15 @@ void RpcServer::Register(grpc::Service* service, const std::string& full_name) {
 }
 
 absl::Status RpcServer::Start() {
+  if (services_.empty()) {
+    // gRPC's synchronous server needs at least one service to poll its queues.
+    return absl::FailedPreconditionError("register at least one service before starting the gRPC server");
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
+  // gRPC enables SO_REUSEPORT by default, which lets a second process bind
+  // the same port silently; a port in use must be an error instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(options_.address, grpc::InsecureServerCredentials(), &port_);
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);

@@ -23,8 +23,12 @@ std::string DatabaseUrl() {
 
 std::string BinDir() {
   std::string dir = Env("PARALLAX_BIN_DIR");
-  if (dir.empty()) FAIL("PARALLAX_BIN_DIR is not set (ctest sets it)");
-  return dir;
+  return dir.empty() ? PARALLAX_DEFAULT_BIN_DIR : dir;
+}
+
+std::string SourceDir() {
+  std::string dir = Env("PARALLAX_SOURCE_DIR");
+  return dir.empty() ? PARALLAX_DEFAULT_SOURCE_DIR : dir;
 }
 
 }  // namespace parallax::testing

@@ -13,7 +13,7 @@ TEST_CASE("Orthanc pushes a study to Parallax with POST /modalities/{id}/store",
   IngestFixture f;
   f.config().allowed_calling_aes = {"ORTHANC"};
   f.Start();
-  const std::string scripts = parallax::testing::Env("PARALLAX_SOURCE_DIR") + "/scripts/lib/orthanc.sh";
+  const std::string scripts = parallax::testing::SourceDir() + "/scripts/lib/orthanc.sh";
   const int http = parallax::testing::FreeTcpPort();
   const int dicom = parallax::testing::FreeTcpPort();
   const std::string workdir = f.NewDir("orthanc");

@@ -10,8 +10,11 @@ namespace parallax::testing {
 // libpq connection URL of the private test cluster (PARALLAX_TEST_DATABASE_URL).
 std::string DatabaseUrl();
 
-// Directory holding built binaries (PARALLAX_BIN_DIR, set by CMake for ctest).
+// The build tree (PARALLAX_BIN_DIR, else the tree these tests were built in).
 std::string BinDir();
+
+// The source tree (PARALLAX_SOURCE_DIR, else the tree these tests were built from).
+std::string SourceDir();
 
 // Value of an environment variable, or "" when unset.
 std::string Env(const char* name);
