@@ -81,7 +81,7 @@ absl::Status InstanceReceiver::OnReceived(const dicom::ReceivedInstance& in) {
   struct stat st {};
   ::stat(in.staging_path.c_str(), &st);
   bool duplicate = false;
-  return Persist(*header, kDimse, in.calling_ae, in.staging_path, {}, static_cast<int64_t>(st.st_size), &duplicate);
+  return Persist(*header, kDimse, in.calling_ae, in.staging_path, static_cast<int64_t>(st.st_size), &duplicate);
 }
 
 StoreOutcome InstanceReceiver::StoreBytes(std::string_view part10, const std::string& expected_study_uid) {
@@ -107,64 +107,70 @@ StoreOutcome InstanceReceiver::StoreBytes(std::string_view part10, const std::st
     log::Warning("instance refused", {{"source", kStow}, {"error", std::string(outcome.status.message())}});
     return outcome;
   }
-  outcome.status = Persist(*header, kStow, "", "", part10, static_cast<int64_t>(part10.size()), &outcome.duplicate);
+  auto staging = store_->WriteStaging(part10, header->sop_instance_uid);
+  if (!staging.ok()) {
+    outcome.status = staging.status();
+    metrics_->Rejected(kStow, ReasonOf(outcome.status));
+    log::Error("instance not stored", {{"source", kStow}, {"sop_instance_uid", header->sop_instance_uid},
+                                       {"error", std::string(outcome.status.message())}});
+    return outcome;
+  }
+  outcome.status =
+      Persist(*header, kStow, "", *staging, static_cast<int64_t>(part10.size()), &outcome.duplicate);
   return outcome;
 }
 
 absl::Status InstanceReceiver::Persist(const dicom::InstanceHeader& header, const std::string& source,
                                        const std::string& calling_ae, const std::string& staging_path,
-                                       std::string_view bytes, int64_t size_bytes, bool* duplicate) {
+                                       int64_t size_bytes, bool* duplicate) {
   const auto started = std::chrono::steady_clock::now();
   const std::string& sop = header.sop_instance_uid;
   std::lock_guard lock(StripeFor(sop));
 
-  auto fail = [&](absl::Status s) {
-    if (!staging_path.empty()) store_->Discard(staging_path);
+  auto fail = [&](const absl::Status& s, const char* what) {
     metrics_->Rejected(source, ReasonOf(s));
-    log::Error("instance not stored", {{"source", source}, {"sop_instance_uid", sop},
-                                       {"error", std::string(s.message())}});
+    log::Error(what, {{"source", source}, {"sop_instance_uid", sop}, {"error", std::string(s.message())}});
     return s;
   };
 
-  auto known = index_->Contains(sop);
-  if (!known.ok()) return fail(absl::UnavailableError("study index unavailable: " + std::string(known.status().message())));
-  if (*known) {
-    if (!staging_path.empty()) store_->Discard(staging_path);
-    metrics_->Duplicate(source);
-    log::Info("duplicate instance acknowledged", {{"source", source}, {"sop_instance_uid", sop}});
-    *duplicate = true;
-    return absl::OkStatus();
+  // File first: fsync, rename into place (never over another file), fsync
+  // the directory. A file already in place is a resend when it is indexed,
+  // or the leftover of an interrupted store (never acknowledged) otherwise.
+  absl::StatusOr<std::string> relative = store_->Commit(staging_path, sop);
+  if (relative.status().code() == absl::StatusCode::kAlreadyExists) {
+    auto known = index_->Contains(sop);
+    if (!known.ok()) {
+      store_->Discard(staging_path);
+      return fail(absl::UnavailableError("study index unavailable: " + std::string(known.status().message())),
+                  "instance not stored");
+    }
+    if (*known) {
+      store_->Discard(staging_path);
+      metrics_->Duplicate(source);
+      log::Info("duplicate instance acknowledged", {{"source", source}, {"sop_instance_uid", sop}});
+      *duplicate = true;
+      return absl::OkStatus();
+    }
+    relative = store_->Replace(staging_path, sop);
   }
-
-  const auto t_checked = std::chrono::steady_clock::now();
-  absl::StatusOr<std::string> relative = staging_path.empty() ? store_->WriteAndCommit(bytes, sop)
-                                                              : store_->Commit(staging_path, sop);
-  if (!relative.ok()) {
-    // Commit consumed the staging file.
-    metrics_->Rejected(source, ReasonOf(relative.status()));
-    log::Error("instance not stored", {{"source", source}, {"sop_instance_uid", sop},
-                                       {"error", std::string(relative.status().message())}});
-    return relative.status();
-  }
-
+  if (!relative.ok()) return fail(relative.status(), "instance not stored");
   const auto t_durable = std::chrono::steady_clock::now();
+
+  // Then the index row; only after its commit is Success answered.
   auto added = index_->Add(header, IndexedInstance{*relative, size_bytes, source, calling_ae});
   if (!added.ok()) {
-    // The file stays; nothing refers to it until the sender retries, which
-    // replaces it and indexes it then.
-    absl::Status s = absl::UnavailableError("study index unavailable: " + std::string(added.status().message()));
-    metrics_->Rejected(source, ReasonOf(s));
-    log::Error("instance not indexed", {{"source", source}, {"sop_instance_uid", sop},
-                                        {"error", std::string(added.status().message())}});
-    return s;
+    // The file stays in place, unindexed; the sender's retry finds it, sees
+    // it is not indexed, replaces it and indexes it.
+    return fail(absl::UnavailableError("study index unavailable: " + std::string(added.status().message())),
+                "instance not indexed");
   }
   *duplicate = !*added;
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const auto done = std::chrono::steady_clock::now();
+  const double seconds = std::chrono::duration<double>(done - started).count();
   metrics_->Stored(source, dicom::SopClassLabel(header.sop_class_uid), static_cast<double>(size_bytes), seconds);
   auto ms = [](auto a, auto b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
   log::Debug("instance stored", {{"source", source}, {"sop_instance_uid", sop}, {"bytes", size_bytes},
-                                 {"check_ms", ms(started, t_checked)}, {"durable_ms", ms(t_checked, t_durable)},
-                                 {"index_ms", ms(t_durable, std::chrono::steady_clock::now())}});
+                                 {"durable_ms", ms(started, t_durable)}, {"index_ms", ms(t_durable, done)}});
   return absl::OkStatus();
 }
 

@@ -48,11 +48,10 @@ class InstanceReceiver : public dicom::StoreHandler {
   void OnAssociationCountChanged(int open_associations) override;
 
  private:
-  // Stores a parsed instance whose bytes are `staging_path` (already written)
-  // or `bytes` (to be written). Consumes the staging file.
+  // Makes a parsed instance in `staging_path` durable and indexed, or
+  // recognises it as a resend. Consumes the staging file.
   absl::Status Persist(const dicom::InstanceHeader& header, const std::string& source, const std::string& calling_ae,
-                       const std::string& staging_path, std::string_view bytes, int64_t size_bytes,
-                       bool* duplicate);
+                       const std::string& staging_path, int64_t size_bytes, bool* duplicate);
   std::mutex& StripeFor(const std::string& sop_instance_uid);
 
   InstanceStore* store_;

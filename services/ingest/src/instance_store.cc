@@ -1,6 +1,7 @@
 #include "instance_store.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -102,31 +103,43 @@ std::string InstanceStore::StagingPathFor(const std::string& sop_instance_uid) {
 
 absl::StatusOr<std::string> InstanceStore::Commit(const std::string& staging_path,
                                                   const std::string& sop_instance_uid) {
+  return Publish(staging_path, sop_instance_uid, /*replace=*/false);
+}
+
+absl::StatusOr<std::string> InstanceStore::Replace(const std::string& staging_path,
+                                                   const std::string& sop_instance_uid) {
+  return Publish(staging_path, sop_instance_uid, /*replace=*/true);
+}
+
+absl::StatusOr<std::string> InstanceStore::Publish(const std::string& staging_path,
+                                                   const std::string& sop_instance_uid, bool replace) {
   absl::Status s = FsyncPath(staging_path, O_RDONLY);
   if (!s.ok()) {
     Discard(staging_path);
     return s;
   }
-  return Publish(staging_path, sop_instance_uid);
-}
-
-absl::StatusOr<std::string> InstanceStore::Publish(const std::string& staging_path,
-                                                   const std::string& sop_instance_uid) {
   const std::string relative = RelativePathFor(sop_instance_uid);
   const std::string final_path = AbsolutePath(relative);
-  if (::rename(staging_path.c_str(), final_path.c_str()) != 0) {
+  int rc = replace ? ::rename(staging_path.c_str(), final_path.c_str())
+                   : ::renameat2(AT_FDCWD, staging_path.c_str(), AT_FDCWD, final_path.c_str(), RENAME_NOREPLACE);
+  if (rc != 0 && !replace && errno == EINVAL) {
+    // A file system without RENAME_NOREPLACE: link() is atomic and never replaces.
+    rc = ::link(staging_path.c_str(), final_path.c_str());
+    if (rc == 0) ::unlink(staging_path.c_str());
+  }
+  if (rc != 0) {
     int err = errno;
+    if (err == EEXIST) return absl::AlreadyExistsError("an instance file with this SOP Instance UID is in place");
     Discard(staging_path);
     return ErrnoStatus(err, "cannot move a received instance into the store");
   }
   const std::string dir = final_path.substr(0, final_path.rfind('/'));
-  absl::Status s = FsyncPath(dir, O_RDONLY | O_DIRECTORY);
+  s = FsyncPath(dir, O_RDONLY | O_DIRECTORY);
   if (!s.ok()) return s;
   return relative;
 }
 
-absl::StatusOr<std::string> InstanceStore::WriteAndCommit(std::string_view bytes,
-                                                          const std::string& sop_instance_uid) {
+absl::StatusOr<std::string> InstanceStore::WriteStaging(std::string_view bytes, const std::string& sop_instance_uid) {
   const std::string staging = StagingPathFor(sop_instance_uid);
   int fd = ::open(staging.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
   if (fd < 0) return ErrnoStatus(errno, "cannot create a staging file in the store");
@@ -142,14 +155,12 @@ absl::StatusOr<std::string> InstanceStore::WriteAndCommit(std::string_view bytes
     }
     written += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) {
+  if (::close(fd) != 0) {
     int err = errno;
-    ::close(fd);
     Discard(staging);
-    return ErrnoStatus(err, "fsync of a received instance failed");
+    return ErrnoStatus(err, "cannot write a received instance to the store");
   }
-  ::close(fd);
-  return Publish(staging, sop_instance_uid);
+  return staging;
 }
 
 void InstanceStore::Discard(const std::string& staging_path) { ::unlink(staging_path.c_str()); }

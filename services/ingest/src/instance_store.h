@@ -38,13 +38,21 @@ class InstanceStore {
   // A new, unique staging path in the directory of `sop_instance_uid`.
   std::string StagingPathFor(const std::string& sop_instance_uid);
 
-  // Makes a complete staging file durable under its final name; returns the
-  // path relative to the root. RESOURCE_EXHAUSTED when the disk is full,
-  // INTERNAL otherwise. The staging file is gone afterwards either way.
+  // Makes a complete staging file durable under its final name: fsync the
+  // file, rename it into place without replacing anything, fsync the
+  // directory. Returns the path relative to the root. ALREADY_EXISTS when a
+  // file of that SOP Instance UID is already in place (the staging file is
+  // then kept, for the caller to Discard or Replace); RESOURCE_EXHAUSTED when
+  // the disk is full; INTERNAL otherwise (staging file removed).
   absl::StatusOr<std::string> Commit(const std::string& staging_path, const std::string& sop_instance_uid);
 
-  // Writes `bytes` to a staging file, then Commit()s it.
-  absl::StatusOr<std::string> WriteAndCommit(std::string_view bytes, const std::string& sop_instance_uid);
+  // Like Commit, but replaces a file already in place (one left by an
+  // interrupted earlier store that was never indexed).
+  absl::StatusOr<std::string> Replace(const std::string& staging_path, const std::string& sop_instance_uid);
+
+  // Writes `bytes` to a new staging file; returns its path. RESOURCE_EXHAUSTED
+  // when the disk is full, INTERNAL otherwise.
+  absl::StatusOr<std::string> WriteStaging(std::string_view bytes, const std::string& sop_instance_uid);
 
   // Removes a staging file that will not be committed.
   void Discard(const std::string& staging_path);
@@ -56,8 +64,9 @@ class InstanceStore {
   static std::string RelativePathFor(const std::string& sop_instance_uid);
 
  private:
-  // Renames a durable staging file into place and fsyncs its directory.
-  absl::StatusOr<std::string> Publish(const std::string& staging_path, const std::string& sop_instance_uid);
+  // Fsyncs a staging file, renames it into place and fsyncs its directory.
+  absl::StatusOr<std::string> Publish(const std::string& staging_path, const std::string& sop_instance_uid,
+                                      bool replace);
 
   InstanceStoreOptions options_;
   std::atomic<uint64_t> staging_counter_{0};

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
 
 #include "ingest_fixture.h"
 #include "instance_store.h"
@@ -176,4 +177,21 @@ TEST_CASE("several associations store at once", "[ingest][db]") {
   INFO(r.output);
   CHECK(f.CountInstances() == 40);
   CHECK(f.CountStudies() == 4);
+}
+
+TEST_CASE("a file left in place by an interrupted store is replaced when the instance is resent", "[ingest][db]") {
+  IngestFixture f;
+  f.Start();
+  auto files = f.WriteStudy(1);
+  const std::string stored = StoredPath(f, SopOf(files[0]));
+  {
+    // What a crash between rename and index commit leaves: a file nobody indexed.
+    std::filesystem::create_directories(std::filesystem::path(stored).parent_path());
+    std::ofstream(stored) << "torn write";
+  }
+  auto r = f.StoreScu(files);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(f.CountInstances() == 1);
+  CHECK(DataSetBytes(stored) == DataSetBytes(files[0]));
 }

@@ -52,7 +52,6 @@ class IngestFixture {
   static void KillBinary(int pid, int signal);
 
   store::Database& db() { return *db_; }
-  const std::string& work_dir() const { return dir_.path().string(); }
   std::string NewDir(const std::string& name);
 
  private:
