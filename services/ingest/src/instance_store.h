@@ -3,9 +3,10 @@
 //
 // Layout: <root>/objects/<xx>/<SOP Instance UID>.dcm, where <xx> is a hash
 // byte of the UID (256 directories). An instance is first written to a
-// staging file in its final directory, then made durable: fsync the file,
-// rename it into place, fsync the directory. Only then may its index row be
-// committed and Success be answered.
+// staging file in its final directory, then made durable: rename it into
+// place (never over another file), fsync it, fsync the directory. Only then
+// may its index row be committed and Success be answered. The index is the
+// authority: a file in place without an index row was never acknowledged.
 //
 // Thread-safe: every method may be called concurrently; callers serialise
 // work on the same SOP Instance UID themselves.
@@ -38,8 +39,8 @@ class InstanceStore {
   // A new, unique staging path in the directory of `sop_instance_uid`.
   std::string StagingPathFor(const std::string& sop_instance_uid);
 
-  // Makes a complete staging file durable under its final name: fsync the
-  // file, rename it into place without replacing anything, fsync the
+  // Makes a complete staging file durable under its final name: rename it
+  // into place without replacing anything, fsync the file, fsync the
   // directory. Returns the path relative to the root. ALREADY_EXISTS when a
   // file of that SOP Instance UID is already in place (the staging file is
   // then kept, for the caller to Discard or Replace); RESOURCE_EXHAUSTED when
@@ -64,7 +65,7 @@ class InstanceStore {
   static std::string RelativePathFor(const std::string& sop_instance_uid);
 
  private:
-  // Fsyncs a staging file, renames it into place and fsyncs its directory.
+  // Renames a staging file into place, fsyncs it and its directory.
   absl::StatusOr<std::string> Publish(const std::string& staging_path, const std::string& sop_instance_uid,
                                       bool replace);
 
