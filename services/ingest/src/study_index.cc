@@ -164,57 +164,55 @@ absl::StatusOr<bool> StudyIndex::Contains(const std::string& sop_instance_uid) {
 }
 
 absl::StatusOr<bool> StudyIndex::Add(const dicom::InstanceHeader& h, const IndexedInstance& stored) {
-  bool inserted = false;
-  absl::Status s = db_->InTransaction([&](store::Transaction& tx) -> absl::Status {
-    // One round trip for the common case. The study row is created if new,
-    // then share-locked: several adds to one study share the lock, and the
-    // stability sweep (FOR UPDATE SKIP LOCKED) passes over a study while an
-    // instance is being added to it. Foreign keys are checked at the end of
-    // the statement, after the study and series rows exist.
-    auto r = tx.Exec(
-        "WITH new_study AS ("
-        "  INSERT INTO ingest.studies (study_uid, patient_id, issuer_of_patient_id, accession_number, study_date,"
-        "    study_time, study_description, referring_physician, requested_priority)"
-        "  VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (study_uid) DO NOTHING RETURNING state),"
-        " old_study AS (SELECT state FROM ingest.studies WHERE study_uid = $1 FOR SHARE),"
-        " new_series AS ("
-        "  INSERT INTO ingest.series (series_uid, study_uid, modality, body_part_examined, series_description,"
-        "    protocol_name, series_number, laterality) VALUES ($10,$1,$11,$12,$13,$14,$15,$16)"
-        "  ON CONFLICT (series_uid) DO NOTHING),"
-        " new_instance AS ("
-        "  INSERT INTO ingest.instances (sop_instance_uid, series_uid, study_uid, sop_class_uid, transfer_syntax_uid,"
-        "    instance_number, view_position, image_type, image_orientation_patient, image_position_patient,"
-        "    pixel_spacing, slice_thickness, rows, columns, number_of_frames, photometric_interpretation, bits_stored,"
-        "    patient_orientation, body_part_examined, relative_path, size_bytes, source, calling_ae)"
-        "  VALUES ($17,$10,$1,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37)"
-        "  ON CONFLICT (sop_instance_uid) DO NOTHING RETURNING 1)"
-        " SELECT (SELECT count(*) FROM new_instance),"
-        "        coalesce((SELECT state FROM new_study), (SELECT state FROM old_study))",
-        {h.study_instance_uid, h.patient_id, h.issuer_of_patient_id, h.accession_number, h.study_date, h.study_time,
-         h.study_description, h.referring_physician, h.requested_priority,
-         h.series_instance_uid, h.modality, h.body_part_examined, h.series_description, h.protocol_name,
-         h.series_number, h.laterality,
-         h.sop_instance_uid, h.sop_class_uid, h.transfer_syntax_uid, h.instance_number, h.view_position,
-         ArrayLiteral(h.image_type), ArrayLiteral(h.image_orientation_patient),
-         ArrayLiteral(h.image_position_patient), ArrayLiteral(h.pixel_spacing), h.slice_thickness, h.rows,
-         h.columns, h.number_of_frames, h.photometric_interpretation, h.bits_stored, h.patient_orientation,
-         h.body_part_examined, stored.relative_path, static_cast<long long>(stored.size_bytes), stored.source,
-         stored.calling_ae});
-    if (!r.ok()) return r.status();
-    inserted = (*r)[0].GetInt64(0).value_or(0) == 1;
-    if (inserted && Str((*r)[0], 1) == "stable") {
-      // New instances after the study was handed to triage: it is receiving
-      // again and will be submitted as its next generation.
-      auto u = tx.Exec(
-          "UPDATE ingest.studies SET state = 'receiving', generation = generation + 1, stable_at = NULL "
-          "WHERE study_uid = $1 AND state = 'stable'",
-          {h.study_instance_uid});
-      if (!u.ok()) return u.status();
-    }
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return inserted;
+  // One statement, so one round trip and its own transaction. The study row
+  // is created if new, then share-locked: several adds to one study share the
+  // lock, and the stability sweep (FOR UPDATE SKIP LOCKED) passes over a
+  // study while an instance is being added to it. A study that was already
+  // handed to triage becomes receiving again, as its next generation.
+  // Foreign keys are checked at the end of the statement, after the study
+  // and series rows exist.
+  static const std::string kSql =
+      "WITH new_study AS ("
+      "  INSERT INTO ingest.studies (study_uid, patient_id, issuer_of_patient_id, accession_number, study_date,"
+      "    study_time, study_description, referring_physician, requested_priority)"
+      "  VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (study_uid) DO NOTHING RETURNING 1),"
+      " locked AS (SELECT 1 FROM ingest.studies WHERE study_uid = $1 FOR SHARE),"
+      " new_series AS ("
+      "  INSERT INTO ingest.series (series_uid, study_uid, modality, body_part_examined, series_description,"
+      "    protocol_name, series_number, laterality) VALUES ($10,$1,$11,$12,$13,$14,$15,$16)"
+      "  ON CONFLICT (series_uid) DO NOTHING),"
+      " new_instance AS ("
+      "  INSERT INTO ingest.instances (sop_instance_uid, series_uid, study_uid, sop_class_uid, transfer_syntax_uid,"
+      "    instance_number, view_position, image_type, image_orientation_patient, image_position_patient,"
+      "    pixel_spacing, slice_thickness, rows, columns, number_of_frames, photometric_interpretation, bits_stored,"
+      "    patient_orientation, body_part_examined, relative_path, size_bytes, source, calling_ae)"
+      "  VALUES ($17,$10,$1,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37)"
+      "  ON CONFLICT (sop_instance_uid) DO NOTHING RETURNING 1),"
+      " reopened AS ("
+      "  UPDATE ingest.studies SET state = 'receiving', generation = generation + 1, stable_at = NULL"
+      "  WHERE study_uid = $1 AND state = 'stable' AND EXISTS (SELECT 1 FROM new_instance) RETURNING 1)"
+      " SELECT (SELECT count(*) FROM new_instance), (SELECT count(*) FROM locked), (SELECT count(*) FROM reopened)";
+  const std::vector<store::Param> params = {
+      h.study_instance_uid, h.patient_id, h.issuer_of_patient_id, h.accession_number, h.study_date, h.study_time,
+      h.study_description, h.referring_physician, h.requested_priority,
+      h.series_instance_uid, h.modality, h.body_part_examined, h.series_description, h.protocol_name,
+      h.series_number, h.laterality,
+      h.sop_instance_uid, h.sop_class_uid, h.transfer_syntax_uid, h.instance_number, h.view_position,
+      ArrayLiteral(h.image_type), ArrayLiteral(h.image_orientation_patient),
+      ArrayLiteral(h.image_position_patient), ArrayLiteral(h.pixel_spacing), h.slice_thickness, h.rows,
+      h.columns, h.number_of_frames, h.photometric_interpretation, h.bits_stored, h.patient_orientation,
+      h.body_part_examined, stored.relative_path, static_cast<long long>(stored.size_bytes), stored.source,
+      stored.calling_ae};
+  absl::Status last;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    auto r = db_->Exec(kSql, params);
+    if (r.ok()) return (*r)[0].GetInt64(0).value_or(0) == 1;
+    // Two adds re-opening the same stable study can deadlock; PostgreSQL
+    // aborts one, which simply runs again.
+    if (r.status().code() != absl::StatusCode::kAborted) return r.status();
+    last = r.status();
+  }
+  return last;
 }
 
 absl::StatusOr<int> StudyIndex::MarkStableStudies(std::chrono::milliseconds quiet) {
