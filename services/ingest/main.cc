@@ -1,10 +1,10 @@
 // parallax-ingest: the DICOM edge. Reads its config, starts, waits for a signal.
-#include <csignal>
 #include <cstring>
 #include <iostream>
 #include <string>
 
 #include "parallax/log/log.h"
+#include "parallax/process/termination.h"
 #include "src/ingest_config.h"
 #include "src/ingest_service.h"
 
@@ -27,12 +27,7 @@ int main(int argc, char** argv) {
   parallax::log::ParseLevel(config.log_level, &level);
   parallax::log::Configure("ingest", level);
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // every thread inherits the mask
-  std::signal(SIGPIPE, SIG_IGN);
+  parallax::process::BlockTerminationSignals();
 
   parallax::ingest::IngestService service(config);
   s = service.Start();
@@ -40,8 +35,7 @@ int main(int argc, char** argv) {
     parallax::log::Error("ingest cannot start", {{"error", std::string(s.message())}});
     return 1;
   }
-  int received = 0;
-  sigwait(&signals, &received);
+  const int received = parallax::process::WaitForTerminationSignal();
   parallax::log::Info("stopping", {{"signal", received}});
   service.Stop();
   return 0;

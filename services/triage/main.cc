@@ -1,10 +1,10 @@
 // parallax-triage (thin recorder stage): records the studies ingest submits.
-#include <csignal>
 #include <cstring>
 #include <iostream>
 
 #include "parallax/log/log.h"
 #include "parallax/metrics/metrics_exposer.h"
+#include "parallax/process/termination.h"
 #include "parallax/rpc/rpc_server.h"
 #include "parallax/store/database.h"
 #include "src/submission_recorder.h"
@@ -28,11 +28,7 @@ int main(int argc, char** argv) {
   parallax::log::Level level;
   parallax::log::ParseLevel(config.log_level, &level);
   parallax::log::Configure("triage", level);
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  parallax::process::BlockTerminationSignals();
 
   auto exposer = parallax::metrics::MetricsExposer::Start(config.metrics_address);
   if (!exposer.ok()) { parallax::log::Error("triage cannot start", {{"error", std::string(exposer.status().message())}}); return 1; }
@@ -45,8 +41,8 @@ int main(int argc, char** argv) {
   server.Register(&recorder, "parallax.triage.v1.Triage");
   s = server.Start();
   if (!s.ok()) { parallax::log::Error("triage cannot start", {{"error", std::string(s.message())}}); return 1; }
-  int received = 0;
-  sigwait(&signals, &received);
+  const int received = parallax::process::WaitForTerminationSignal();
+  parallax::log::Info("stopping", {{"signal", received}});
   server.Shutdown();
   return 0;
 }

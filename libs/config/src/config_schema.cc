@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -56,26 +57,32 @@ absl::Status ParseDuration(const std::string& text, std::chrono::milliseconds* o
   return absl::OkStatus();
 }
 
+namespace {
+
+template <class T>
+ConfigSchema::Binding IntegerBinding(const std::string& key, T* target, const std::string& help) {
+  return {"integer", help,
+          [key, target](const void* p) {
+            const json& j = *static_cast<const json*>(p);
+            if (!j.is_number_integer()) return TypeError(key, "an integer");
+            const int64_t v = j.get<int64_t>();
+            if (v < std::numeric_limits<T>::min() || v > std::numeric_limits<T>::max()) {
+              return TypeError(key, "an integer in range");
+            }
+            *target = static_cast<T>(v);
+            return absl::OkStatus();
+          },
+          [key, target](const std::string& t) { return ParseInteger(key, t, target); }};
+}
+
+}  // namespace
+
 void ConfigSchema::Field(const std::string& key, int* target, const std::string& help) {
-  fields_[key] = {"integer", help,
-                  [key, target](const void* p) {
-                    const json& j = *static_cast<const json*>(p);
-                    if (!j.is_number_integer()) return TypeError(key, "an integer");
-                    *target = j.get<int>();
-                    return absl::OkStatus();
-                  },
-                  [key, target](const std::string& t) { return ParseInteger(key, t, target); }};
+  fields_[key] = IntegerBinding(key, target, help);
 }
 
 void ConfigSchema::Field(const std::string& key, int64_t* target, const std::string& help) {
-  fields_[key] = {"integer", help,
-                  [key, target](const void* p) {
-                    const json& j = *static_cast<const json*>(p);
-                    if (!j.is_number_integer()) return TypeError(key, "an integer");
-                    *target = j.get<int64_t>();
-                    return absl::OkStatus();
-                  },
-                  [key, target](const std::string& t) { return ParseInteger(key, t, target); }};
+  fields_[key] = IntegerBinding(key, target, help);
 }
 
 void ConfigSchema::Field(const std::string& key, double* target, const std::string& help) {

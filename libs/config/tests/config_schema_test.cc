@@ -53,6 +53,8 @@ TEST_CASE("a value of the wrong type is an error naming the key", "[config]") {
   REQUIRE_FALSE(st.ok());
   CHECK(std::string(st.message()).find("'port'") != std::string::npos);
   CHECK_FALSE(schema.ApplyJson("{not json", "x").ok());
+  CHECK_FALSE(schema.ApplyJson(R"({"port": 99999999999})", "x").ok());  // does not fit an int
+  CHECK(s.port == 104);
 }
 
 TEST_CASE("environment variables override the file and typos are refused", "[config]") {

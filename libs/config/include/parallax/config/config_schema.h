@@ -52,13 +52,15 @@ class ConfigSchema {
   // One line per field: key, type, help.
   std::string Describe() const;
 
- private:
+ public:
   struct Binding {
     std::string type;
     std::string help;
     std::function<absl::Status(const void* json)> from_json;  // nlohmann::json*
     std::function<absl::Status(const std::string&)> from_text;
   };
+
+ private:
   std::map<std::string, Binding> fields_;
 };
 
