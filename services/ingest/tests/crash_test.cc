@@ -89,4 +89,10 @@ TEST_CASE("ingest killed with SIGKILL mid-send keeps every instance it answered 
   CHECK(resent.exit_code == 0);
   CHECK(f.CountInstances() == static_cast<int64_t>(files.size()));
   IngestFixture::KillBinary(pid, SIGTERM);
+
+  // The logs name instances by UID, never the patient.
+  const std::string logs = f.SpawnedLogs();
+  CHECK(logs.find("instance stored") == std::string::npos);  // debug lines are off by default
+  CHECK(logs.find("PHANTOM") == std::string::npos);
+  CHECK(logs.find("BENCH") == std::string::npos);
 }

@@ -116,6 +116,12 @@ TEST_CASE("an instance without its Study Instance UID is refused with A900 and t
     if (e.path().filename().string().rfind(".incoming-", 0) == 0) ++leftovers;
   }
   CHECK(leftovers == 0);
+  // The refusal is counted by reason.
+  const std::string metrics = f.Metrics();
+  CHECK(metrics.find("parallax_ingest_instances_rejected_total{reason=\"invalid_identifiers\",source=\"dimse\"} 1") !=
+        std::string::npos);
+  CHECK(metrics.find("parallax_ingest_instances_stored_total{sop_class=\"CTImageStorage\",source=\"dimse\"} 1") !=
+        std::string::npos);
 }
 
 TEST_CASE("a store below its free-space reserve answers A700 and stores nothing", "[ingest][db]") {
@@ -194,4 +200,16 @@ TEST_CASE("a file left in place by an interrupted store is replaced when the ins
   REQUIRE(r.exit_code == 0);
   CHECK(f.CountInstances() == 1);
   CHECK(DataSetBytes(stored) == DataSetBytes(files[0]));
+}
+
+TEST_CASE("dcmsend delivers a study", "[ingest][db]") {
+  IngestFixture f;
+  f.Start();
+  auto files = f.WriteStudy(4);
+  std::string cmd = "TCP_NODELAY=1 dcmsend -aec PARALLAX 127.0.0.1 " + std::to_string(f.config().dicom_port);
+  for (auto& file : files) cmd += " " + file;
+  auto r = Run(cmd);
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(f.CountInstances() == 4);
 }

@@ -110,6 +110,22 @@ int IngestFixture::SpawnBinary() {
   return -1;
 }
 
+std::string IngestFixture::SpawnedLogs() {
+  std::string all;
+  for (auto& e : std::filesystem::directory_iterator(dir_.path())) {
+    if (e.path().filename().string().rfind("ingest-", 0) == 0 && e.path().extension() == ".log") {
+      all += ReadFile(e.path().string());
+    }
+  }
+  return all;
+}
+
+std::string IngestFixture::Metrics() {
+  auto r = Run("curl -sf http://" + config_.metrics_address + "/metrics");
+  REQUIRE(r.exit_code == 0);
+  return r.output;
+}
+
 void IngestFixture::KillBinary(int pid, int signal) {
   ::kill(pid, signal);
   int status = 0;

@@ -22,6 +22,9 @@ CommandResult Run(const std::string& command);
 
 class IngestFixture {
  public:
+  // Text of GET /metrics from the running service.
+  std::string Metrics();
+
   // A config with free ports, a fresh database and a temporary store.
   IngestFixture();
   ~IngestFixture();
@@ -47,6 +50,9 @@ class IngestFixture {
   // Starts the parallax-ingest binary with that file; returns once it answers
   // C-ECHO. Its output goes to <work_dir>/ingest-<n>.log.
   int SpawnBinary();
+
+  // Everything the spawned binaries logged so far.
+  std::string SpawnedLogs();
 
   // Sends `signal` to a spawned binary and reaps it.
   static void KillBinary(int pid, int signal);
