@@ -4,65 +4,15 @@
 #include <thread>
 
 #include "ingest_fixture.h"
-#include "parallax/rpc/rpc_server.h"
-#include "parallax/store/testing/fresh_database.h"
-#include "submission_recorder.h"
+#include "running_triage.h"
 
 using namespace parallax::ingest::testing;
 using namespace std::chrono_literals;
 
-namespace {
+using parallax::testing::RunningTriage;
+using parallax::testing::StudyUid;
+using parallax::testing::WaitFor;
 
-// The real (thin) triage service on its own database and port.
-class RunningTriage {
- public:
-  explicit RunningTriage(const std::string& address) {
-    auto db = parallax::store::Database::Open({parallax::store::testing::FreshDatabaseUrl("triage"), 2});
-    REQUIRE(db.ok());
-    db_ = std::move(*db);
-    recorder_ = std::make_unique<parallax::triage::SubmissionRecorder>(db_.get());
-    REQUIRE(recorder_->Migrate().ok());
-    server_ = std::make_unique<parallax::rpc::RpcServer>(parallax::rpc::RpcServerOptions{address});
-    server_->Register(recorder_.get(), "parallax.triage.v1.Triage");
-    REQUIRE(server_->Start().ok());
-  }
-  ~RunningTriage() { server_->Shutdown(); }
-
-  // (generation, instance_count) of each submission of `study_uid`.
-  std::vector<std::pair<int64_t, int64_t>> Submissions(const std::string& study_uid) {
-    auto rows = db_->Exec(
-        "SELECT generation, instance_count FROM triage.submissions WHERE study_uid = $1 ORDER BY generation",
-        {study_uid});
-    REQUIRE(rows.ok());
-    std::vector<std::pair<int64_t, int64_t>> out;
-    for (auto& r : *rows) out.emplace_back(*r.GetInt64(0), *r.GetInt64(1));
-    return out;
-  }
-
- private:
-  std::unique_ptr<parallax::store::Database> db_;
-  std::unique_ptr<parallax::triage::SubmissionRecorder> recorder_;
-  std::unique_ptr<parallax::rpc::RpcServer> server_;
-};
-
-std::string StudyUid(IngestFixture& f) {
-  auto rows = f.db().Exec("SELECT study_uid FROM ingest.studies");
-  REQUIRE(rows.ok());
-  REQUIRE(rows->size() == 1);
-  return *(*rows)[0].Get(0);
-}
-
-template <class Pred>
-bool WaitFor(Pred pred, std::chrono::milliseconds limit) {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return pred();
-}
-
-}  // namespace
 
 TEST_CASE("a study is submitted to triage once it has been quiet for the stability period", "[ingest][db]") {
   IngestFixture f;

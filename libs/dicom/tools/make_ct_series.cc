@@ -19,6 +19,8 @@
 #include <dcmtk/dcmdata/dcdict.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcuid.h>
+
+#include "parallax/dicom/uid.h"
 #include <dcmtk/dcmdata/dcxfer.h>
 
 #include <algorithm>
@@ -74,31 +76,6 @@ std::uint64_t HashString(std::string_view s) {  // FNV-1a
     h *= 0x100000001B3ULL;
   }
   return h;
-}
-
-// A "2.25.<decimal>" UID (PS3.5 B.2) from 122 bits derived from the inputs,
-// shaped like a version-4 UUID. At most 44 characters.
-std::string DerivedUid(std::uint64_t seed, std::string_view salt,
-                       std::uint64_t index) {
-  std::uint64_t state = seed ^ HashString(salt) ^ (index * 0xD1B54A32D192ED03ULL);
-  const std::uint64_t hi = SplitMix64(state);
-  const std::uint64_t lo = SplitMix64(state);
-  unsigned __int128 v = (static_cast<unsigned __int128>(hi) << 64) | lo;
-  // Version 4 and variant bits, as a random UUID would have.
-  const unsigned __int128 one = 1;
-  v &= ~(static_cast<unsigned __int128>(0xF) << 76);
-  v |= static_cast<unsigned __int128>(0x4) << 76;
-  v &= ~(static_cast<unsigned __int128>(0x3) << 62);
-  v |= one << 63;
-  char digits[40];
-  int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + static_cast<int>(v % 10));
-    v /= 10;
-  } while (v != 0);
-  std::string uid = "2.25.";
-  while (n > 0) uid.push_back(digits[--n]);
-  return uid;
 }
 
 void PrintUsage(std::FILE* to) {
@@ -350,13 +327,13 @@ int Run(const Options& options) {
   }
 
   const std::string study_uid = options.study_uid.empty()
-                                    ? DerivedUid(options.seed, "study", 0)
+                                    ? parallax::dicom::DerivedUid(options.seed, "study", 0)
                                     : options.study_uid;
   // Series and instance UIDs also depend on the study UID, so two series
   // with the same seed under different studies stay distinct.
   const std::uint64_t uid_seed = options.seed ^ HashString(study_uid);
-  const std::string series_uid = DerivedUid(uid_seed, "series", 0);
-  const std::string frame_uid = DerivedUid(uid_seed, "frame-of-reference", 0);
+  const std::string series_uid = parallax::dicom::DerivedUid(uid_seed, "series", 0);
+  const std::string frame_uid = parallax::dicom::DerivedUid(uid_seed, "frame-of-reference", 0);
 
   DcmFileFormat file;
   DcmDataset& dataset = *file.getDataset();
@@ -373,7 +350,7 @@ int Run(const Options& options) {
   for (int i = 0; i < options.slices; ++i) {
     const double z = i * kSliceThicknessMm;
     const std::string sop_uid =
-        DerivedUid(uid_seed, "instance", static_cast<std::uint64_t>(i));
+        parallax::dicom::DerivedUid(uid_seed, "instance", static_cast<std::uint64_t>(i));
     writer.Put(DCM_SOPInstanceUID, sop_uid);
     writer.Put(DCM_InstanceNumber, std::to_string(i + 1));
     writer.Put(DCM_ImagePositionPatient, FormatDecimal(first_pixel) + "\\" +
