@@ -1,0 +1,86 @@
+#pragma once
+// Model: one loaded TorchScript model plus its manifest, checked against the
+// Parallax model contract at load time (ARCHITECTURE.md, Models):
+//   forward(x)  -> logits [N, labels]
+//   features(x) -> the activations Grad-CAM explains
+//   head(f)     -> logits, with forward(x) == head(features(x))
+//
+// Thread-safety: a Model is immutable after Load(); Logits(), Probabilities()
+// and Features() may be called concurrently from any number of threads on
+// the same Model. Each call runs with gradients off (inference mode) and uses
+// up to LoadOptions::intra_op_threads threads for its own operators.
+//
+// LibTorch stays behind this header: callers see Parallax types only, and
+// every LibTorch exception is turned into an absl::Status here.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <absl/status/statusor.h>
+
+#include "parallax/inference/model_manifest.h"
+#include "parallax/inference/tensor.h"
+
+namespace parallax::inference {
+
+struct LoadOptions {
+  // Threads one inference call may use for its operators (LibTorch's
+  // intra-op pool). Process-wide in LibTorch: the last Load() wins. 1 is
+  // best when many calls run in parallel; 0 keeps LibTorch's default.
+  int intra_op_threads = 1;
+  // Freeze the module (torch::jit::freeze: inline parameters, fold
+  // constants) after the contract check. Results stay within 1e-4.
+  bool freeze = true;
+};
+
+// The features activation for an input, with the logits head() gives for it.
+struct FeatureResult {
+  Tensor features;            // as returned by features(x), e.g. [N, K, h, w]
+  std::vector<float> logits;  // head(features), row-major [N, labels]
+};
+
+class Model {
+ public:
+  // Loads `torchscript_path` and checks it against `manifest`. Returns:
+  //   NOT_FOUND         the file does not exist;
+  //   INVALID_ARGUMENT  it is not a TorchScript archive; the module lacks
+  //                     forward, features or head; it fails on a probe input
+  //                     of the manifest's shape; forward(x) differs from
+  //                     head(features(x)) by more than 1e-4; or its output
+  //                     count differs from the manifest's number of labels.
+  // Every message names the file.
+  static absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& torchscript_path,
+                                                     ModelManifest manifest,
+                                                     const LoadOptions& opts = {});
+
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelManifest& manifest() const { return manifest_; }
+  const std::string& path() const { return path_; }
+
+  // Returns forward(input) as N x labels values, row-major. `input` must have
+  // shape manifest().input.Shape(N) for some N >= 1 and be preprocessed
+  // (windowed or normalised) already. INVALID_ARGUMENT when the shape or
+  // data size is wrong, INTERNAL when LibTorch fails while running.
+  absl::StatusOr<std::vector<float>> Logits(const Tensor& input) const;
+
+  // As Logits(), passed through the logistic sigmoid (one independent
+  // probability per label).
+  absl::StatusOr<std::vector<float>> Probabilities(const Tensor& input) const;
+
+  // Returns features(input) and head() of it. Errors as Logits().
+  absl::StatusOr<FeatureResult> Features(const Tensor& input) const;
+
+ private:
+  struct Impl;  // holds the torch::jit::Module (src/model.cc)
+  Model(std::string path, ModelManifest manifest, std::unique_ptr<Impl> impl);
+
+  std::string path_;
+  ModelManifest manifest_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace parallax::inference
