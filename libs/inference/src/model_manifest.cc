@@ -1,12 +1,11 @@
 #include "parallax/inference/model_manifest.h"
 
 #include <set>
-#include <string_view>
 
 #include <absl/strings/ascii.h>
 #include <absl/strings/str_cat.h>
-#include <absl/strings/str_join.h>
 #include <absl/strings/str_split.h>
+#include <absl/strings/string_view.h>
 #include <nlohmann/json.hpp>
 
 namespace parallax::inference {
@@ -23,7 +22,7 @@ class FieldReader {
 
   bool ok() const { return error_->ok(); }
 
-  std::string Path(std::string_view key) const {
+  std::string Path(absl::string_view key) const {
     return path_.empty() ? std::string(key) : absl::StrCat(path_, ".", key);
   }
 
@@ -32,17 +31,17 @@ class FieldReader {
   }
 
   // Rejects keys not in `known`, so a misspelt optional field is an error.
-  void OnlyKeys(std::initializer_list<std::string_view> known) {
+  void OnlyKeys(std::initializer_list<absl::string_view> known) {
     for (const auto& [key, value] : object_.items()) {
       bool found = false;
-      for (std::string_view k : known) found = found || k == key;
+      for (absl::string_view k : known) found = found || k == key;
       if (!found) Fail(absl::StrCat("unknown key ", Path(key)));
     }
   }
 
-  bool Has(std::string_view key) const { return object_.contains(std::string(key)); }
+  bool Has(absl::string_view key) const { return object_.contains(std::string(key)); }
 
-  const json* Get(std::string_view key, json::value_t type, std::string_view type_name) {
+  const json* Get(absl::string_view key, json::value_t type, absl::string_view type_name) {
     auto it = object_.find(std::string(key));
     if (it == object_.end()) {
       Fail(absl::StrCat(Path(key), " is missing"));
@@ -58,7 +57,7 @@ class FieldReader {
     return &*it;
   }
 
-  std::string String(std::string_view key) {
+  std::string String(absl::string_view key) {
     const json* v = Get(key, json::value_t::string, "a string");
     if (v == nullptr) return "";
     std::string s = v->get<std::string>();
@@ -66,12 +65,12 @@ class FieldReader {
     return s;
   }
 
-  double Number(std::string_view key) {
+  double Number(absl::string_view key) {
     const json* v = Get(key, json::value_t::number_float, "a number");
     return v == nullptr ? 0.0 : v->get<double>();
   }
 
-  int PositiveInt(std::string_view key) {
+  int PositiveInt(absl::string_view key) {
     const json* v = Get(key, json::value_t::number_integer, "an integer");
     if (v == nullptr) return 0;
     int64_t n = v->get<int64_t>();
@@ -82,7 +81,7 @@ class FieldReader {
     return static_cast<int>(n);
   }
 
-  std::vector<std::string> StringList(std::string_view key, bool allow_empty) {
+  std::vector<std::string> StringList(absl::string_view key, bool allow_empty) {
     std::vector<std::string> out;
     const json* v = Get(key, json::value_t::array, "an array of strings");
     if (v == nullptr) return out;
@@ -100,7 +99,7 @@ class FieldReader {
 
   // Calls `read(element_reader)` for each object of the array `key`.
   template <typename Fn>
-  void Objects(std::string_view key, bool required, Fn read) {
+  void Objects(absl::string_view key, bool required, Fn read) {
     if (!required && !Has(key)) return;
     const json* v = Get(key, json::value_t::array, "an array");
     if (v == nullptr) return;
@@ -117,7 +116,7 @@ class FieldReader {
 
   // Calls `read(child_reader)` for the object `key`.
   template <typename Fn>
-  void Object(std::string_view key, Fn read) {
+  void Object(absl::string_view key, Fn read) {
     const json* v = Get(key, json::value_t::object, "an object");
     if (v == nullptr) return;
     FieldReader child(*v, Path(key), error_);
@@ -134,7 +133,7 @@ class FieldReader {
 // component, no leading zero in a multi-digit component.
 bool IsDicomUid(const std::string& uid) {
   if (uid.empty() || uid.size() > 64) return false;
-  for (std::string_view part : absl::StrSplit(uid, '.')) {
+  for (absl::string_view part : absl::StrSplit(uid, '.')) {
     if (part.empty()) return false;
     if (part.size() > 1 && part[0] == '0') return false;
     for (char c : part) {
@@ -156,7 +155,7 @@ absl::StatusOr<ModelManifest> ParseModelManifest(const std::string& json_text) {
   if (root.is_discarded()) {
     // Re-parse with exceptions only to get the position for the message.
     try {
-      (void)json::parse(json_text);
+      root = json::parse(json_text);
     } catch (const json::parse_error& e) {
       return absl::InvalidArgumentError(absl::StrCat("manifest is not JSON: ", e.what()));
     }
