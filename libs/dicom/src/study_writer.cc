@@ -71,6 +71,7 @@ absl::StatusOr<WrittenStudy> WritePhantomStudy(const phantom::Study& study, cons
       ds->putAndInsertString(DCM_BodyPartExamined, info.body_part.c_str());
       ds->putAndInsertString(DCM_SeriesDescription, info.series_description.c_str());
       ds->putAndInsertString(DCM_ProtocolName, info.protocol_name.c_str());
+      if (!info.laterality.empty()) ds->putAndInsertString(DCM_Laterality, info.laterality.c_str());
       ds->putAndInsertString(DCM_SeriesNumber, std::to_string(s + 1).c_str());
       ds->putAndInsertString(DCM_InstanceNumber, std::to_string(i + 1).c_str());
       ds->putAndInsertString(DCM_FrameOfReferenceUID, frame_of_reference.c_str());

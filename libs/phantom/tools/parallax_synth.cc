@@ -1,7 +1,7 @@
 // parallax-synth: writes labelled phantom studies as DICOM with a truth.json
 // each, plus a manifest.csv of the set, deterministic from the seed.
 //
-//   parallax-synth --kind chest_xray|head_ct --out DIR [--seed S] [--count N]
+//   parallax-synth --kind chest_xray|head_ct|brain_mri|bone_xray --out DIR [--seed S] [--count N]
 //                  [--findings A,B] [--difficulty D] [--defects a,b]
 //                  [--normal-fraction F]
 //
@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "parallax/dicom/study_writer.h"
+#include "parallax/phantom/bone_xray.h"
+#include "parallax/phantom/brain_mri.h"
 #include "parallax/phantom/chest_xray.h"
 #include "parallax/phantom/ground_truth.h"
 #include "parallax/phantom/head_ct.h"
@@ -52,7 +54,7 @@ std::vector<std::string> SplitCommas(const std::string& text) {
 int Usage(const char* error) {
   if (error) std::fprintf(stderr, "parallax-synth: %s\n", error);
   std::fputs(
-      "usage: parallax-synth --kind chest_xray|head_ct --out DIR [--seed S] [--count N]\n"
+      "usage: parallax-synth --kind chest_xray|head_ct|brain_mri|bone_xray --out DIR [--seed S] [--count N]\n"
       "                      [--findings A,B] [--difficulty D] [--defects a,b] [--normal-fraction F]\n",
       stderr);
   return 2;
@@ -84,8 +86,8 @@ bool ParseArgs(int argc, char** argv, Args* a, std::string* error) {
       return false;
     }
   }
-  if (a->kind != "chest_xray" && a->kind != "head_ct") {
-    *error = "--kind must be chest_xray or head_ct";
+  if (a->kind != "chest_xray" && a->kind != "head_ct" && a->kind != "brain_mri" && a->kind != "bone_xray") {
+    *error = "--kind must be chest_xray, head_ct, brain_mri or bone_xray";
     return false;
   }
   if (a->out.empty()) {
@@ -105,8 +107,10 @@ int main(int argc, char** argv) {
   Args args;
   std::string error;
   if (!ParseArgs(argc, argv, &args, &error)) return Usage(error.c_str());
-  const std::vector<std::string> known = args.kind == "chest_xray" ? parallax::phantom::ChestXrayLabels()
-                                                                   : parallax::phantom::HeadCtLabels();
+  const std::vector<std::string> known = args.kind == "chest_xray"  ? parallax::phantom::ChestXrayLabels()
+                                         : args.kind == "head_ct"   ? parallax::phantom::HeadCtLabels()
+                                         : args.kind == "brain_mri" ? parallax::phantom::BrainMriLabels()
+                                                                    : parallax::phantom::BoneXrayLabels();
   for (const auto& f : args.findings) {
     const std::string label = f.substr(0, f.find(':'));  // "Effusion:left" forces the patient side
     if (std::find(known.begin(), known.end(), label) == known.end()) {
@@ -143,20 +147,38 @@ int main(int argc, char** argv) {
       o.defects = args.defects;
       o.view = (seed % 3 == 0) ? "AP" : "PA";
       study = parallax::phantom::MakeChestXray(o);
-    } else {
+    } else if (args.kind == "head_ct") {
       parallax::phantom::HeadCtOptions o;
       o.seed = seed;
       o.findings = findings;
       o.difficulty = difficulty;
       o.defects = args.defects;
       study = parallax::phantom::MakeHeadCt(o);
+    } else if (args.kind == "brain_mri") {
+      parallax::phantom::BrainMriOptions o;
+      o.seed = seed;
+      o.findings = findings;
+      o.difficulty = difficulty;
+      o.defects = args.defects;
+      study = parallax::phantom::MakeBrainMri(o);
+    } else {
+      parallax::phantom::BoneXrayOptions o;
+      o.seed = seed;
+      o.findings = findings;
+      o.difficulty = difficulty;
+      o.defects = args.defects;
+      o.view = (seed % 2 == 0) ? "LAT" : "AP";
+      study = parallax::phantom::MakeBoneXray(o);
     }
     } catch (const std::invalid_argument& e) {
       return Usage(e.what());
     }
 
     parallax::dicom::StudyIdentity id;
-    id.uid_seed = seed ^ (args.kind == "chest_xray" ? 0xC4E57ULL << 40 : 0x4EADULL << 40);
+    // Each kind has its own UID space, so seed 7 of two kinds never collide.
+    const uint64_t kind_salt = args.kind == "chest_xray" ? 0xC4E57ULL : args.kind == "head_ct" ? 0x4EADULL
+                               : args.kind == "brain_mri" ? 0xB4A1ULL : 0xB0E5ULL;
+    id.uid_seed = seed ^ (kind_salt << 40);
     id.patient_id = "PHANTOM-" + std::to_string(seed);
     id.patient_name = "PHANTOM^" + std::to_string(seed);
     id.accession_number = "PX" + std::to_string(seed);

@@ -54,6 +54,7 @@ struct SeriesInfo {
   std::string view_position;       // PA, AP (radiographs); "" otherwise
   std::string series_description;  // e.g. "CHEST PA", "HEAD NON-CONTRAST 5MM", "T1 POST", "FLAIR"
   std::string protocol_name;
+  std::string laterality;          // DICOM Laterality of a paired body part: "L", "R", or "" (unpaired)
   int bits_stored = 12;
   bool is_signed = false;
   double rescale_intercept = 0;    // CT: stored * slope + intercept = HU
