@@ -1273,29 +1273,8 @@ Study MakeChestXray(const ChestXrayOptions& options) {
   info.protocol_name = "CHEST " + options.view;
   info.bits_stored = 12;
   info.is_signed = false;
-  {
-    const size_t total = img.pixels.size();
-    size_t acc = 0;
-    int lo = 0, hi = 4095;
-    for (int v = 0; v < 4096; ++v) {
-      acc += hist[v];
-      if (acc >= total / 200) {
-        lo = v;
-        break;
-      }
-    }
-    acc = 0;
-    for (int v = 4095; v >= 0; --v) {
-      acc += hist[v];
-      if (acc >= total / 200) {
-        hi = v;
-        break;
-      }
-    }
-    if (hi - lo < 256) hi = lo + 256;
-    info.window_center = std::round((lo + hi) / 2.0);
-    info.window_width = hi - lo;
-  }
+  raster::WindowFromHistogram(hist, img.pixels.size(), 1.0 / 200, 1.0 / 200, &info.window_center,
+                              &info.window_width);
   Series series;
   series.info = info;
   series.images.push_back(std::move(img));

@@ -378,4 +378,29 @@ uint64_t HashString(std::span<const char> s) {
   return h;
 }
 
+void WindowFromHistogram(std::span<const uint32_t> histogram, size_t total, double low_fraction,
+                         double high_fraction, double* center, double* width) {
+  const int top = static_cast<int>(histogram.size()) - 1;
+  int lo = 0, hi = top;
+  size_t acc = 0;
+  for (int v = 0; v <= top; ++v) {
+    acc += histogram[static_cast<size_t>(v)];
+    if (acc >= static_cast<size_t>(total * low_fraction)) {
+      lo = v;
+      break;
+    }
+  }
+  acc = 0;
+  for (int v = top; v >= 0; --v) {
+    acc += histogram[static_cast<size_t>(v)];
+    if (acc >= static_cast<size_t>(total * high_fraction)) {
+      hi = v;
+      break;
+    }
+  }
+  if (hi - lo < 256) hi = lo + 256;
+  *center = std::round((lo + hi) / 2.0);
+  *width = hi - lo;
+}
+
 }  // namespace parallax::phantom::raster

@@ -99,4 +99,10 @@ uint64_t Mix(uint64_t a, uint64_t b);
 // FNV-1a of a string (stable across platforms, unlike std::hash).
 uint64_t HashString(std::span<const char> s);
 
+// A display window from a 12-bit histogram: from the value below which
+// `low_fraction` of the pixels lie to the value above which `high_fraction`
+// lie, at least 256 wide. Writes the window centre and width.
+void WindowFromHistogram(std::span<const uint32_t> histogram, size_t total, double low_fraction,
+                         double high_fraction, double* center, double* width);
+
 }  // namespace parallax::phantom::raster
