@@ -689,12 +689,6 @@ Mask MaskFrom(const Plane& cov, float threshold = 0.5f) {
   return m;
 }
 
-Mask RotateMask(const Mask& m, double angle) {
-  Plane p(m.rows, m.columns);
-  for (size_t i = 0; i < m.bits.size(); ++i) p.data()[i] = m.bits[i];
-  return MaskFrom(raster::Rotate(p, angle, 0.0f));
-}
-
 double MeanChange(const Plane& change, const Mask& m) {
   double sum = 0;
   size_t cnt = 0;
@@ -756,17 +750,7 @@ Study MakeBoneXray(const BoneXrayOptions& options) {
   raster::GaussianBlur(d, std::max(0.5, 0.12 / spacing));
   std::mt19937_64 drng(raster::Mix(options.seed, 0xDEFEC7));
   double noise = 0.004 * (0.75 + 0.7 * difficulty);
-  for (const auto& name : options.defects) {
-    if (!Has(study.quality_defects, name.c_str())) study.quality_defects.push_back(name);
-  }
-  if (Has(options.defects, "rotation")) {
-    const double a = Uniform(drng, 8, 15) * kPi / 180 * (Uniform(drng) < 0.5 ? -1 : 1);
-    d = raster::Rotate(d, a, 0.0f);
-    for (auto& f : study.findings) f.mask = RotateMask(f.mask, a);
-  }
-  if (Has(options.defects, "motion_blur")) {
-    raster::DirectionalBlur(d, Uniform(drng, 1.5, 3.0) / spacing, Uniform(drng, 0, kPi));
-  }
+  raster::ApplyFilmDefects(d, options.defects, spacing, 1.5, 3.0, drng, &study);
   if (under) noise *= 2.2;
   if (Has(options.defects, "noise")) noise *= 3.0;
   const double offset = under ? 0.01 : 0.03;

@@ -1107,12 +1107,6 @@ double MeanDelta(const Plane& after, const Plane& before, const Mask& m) {
   return cnt ? sum / cnt : 0;
 }
 
-Mask RotateMask(const Mask& m, double angle) {
-  Plane p(m.rows, m.columns);
-  for (size_t i = 0; i < m.bits.size(); ++i) p.data()[i] = m.bits[i];
-  return MaskFrom(raster::Rotate(p, angle, 0.0f), nullptr);
-}
-
 bool Has(const std::vector<std::string>& v, const char* x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
 }  // namespace
@@ -1229,18 +1223,7 @@ Study MakeChestXray(const ChestXrayOptions& options) {
   raster::GaussianBlur(d, std::max(0.5, 0.2 / spacing));
   std::mt19937_64 drng(raster::Mix(options.seed, 0xDEFEC7));
   double noise = 0.0035 * (0.75 + 0.7 * difficulty);
-  for (const auto& name : options.defects) {
-    if (Has(study.quality_defects, name.c_str())) continue;
-    study.quality_defects.push_back(name);
-  }
-  if (Has(options.defects, "rotation")) {
-    const double a = Uniform(drng, 8, 15) * kPi / 180 * (Uniform(drng) < 0.5 ? -1 : 1);
-    d = raster::Rotate(d, a, 0.0f);
-    for (auto& f : study.findings) f.mask = RotateMask(f.mask, a);
-  }
-  if (Has(options.defects, "motion_blur")) {
-    raster::DirectionalBlur(d, Uniform(drng, 4, 8) / spacing, Uniform(drng, 0, kPi));
-  }
+  raster::ApplyFilmDefects(d, options.defects, spacing, 4, 8, drng, &study);
   if (under) noise *= 2.2;
   if (Has(options.defects, "noise")) noise *= 3.0;
   const double offset = under ? 0.01 : 0.03;

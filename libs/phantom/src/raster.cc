@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numbers>
 
 namespace parallax::phantom::raster {
 namespace {
@@ -401,6 +402,36 @@ void WindowFromHistogram(std::span<const uint32_t> histogram, size_t total, doub
   if (hi - lo < 256) hi = lo + 256;
   *center = std::round((lo + hi) / 2.0);
   *width = hi - lo;
+}
+
+Mask RotateMask(const Mask& m, double angle_rad) {
+  Plane p(m.rows, m.columns);
+  for (size_t i = 0; i < m.bits.size(); ++i) p.data()[i] = m.bits[i];
+  const Plane turned = Rotate(p, angle_rad, 0.0f);
+  Mask out;
+  out.rows = m.rows;
+  out.columns = m.columns;
+  out.bits.assign(m.bits.size(), 0);
+  for (size_t i = 0; i < out.bits.size(); ++i) out.bits[i] = turned.data()[i] >= 0.5f ? 1 : 0;
+  return out;
+}
+
+void ApplyFilmDefects(Plane& d, const std::vector<std::string>& defects, double spacing_mm, double blur_min_mm,
+                      double blur_max_mm, std::mt19937_64& rng, Study* study) {
+  auto has = [](const std::vector<std::string>& v, const char* name) {
+    return std::find(v.begin(), v.end(), name) != v.end();
+  };
+  for (const auto& name : defects) {
+    if (!has(study->quality_defects, name.c_str())) study->quality_defects.push_back(name);
+  }
+  if (has(defects, "rotation")) {
+    const double a = Uniform(rng, 8, 15) * std::numbers::pi / 180 * (Uniform(rng) < 0.5 ? -1 : 1);
+    d = Rotate(d, a, 0.0f);
+    for (auto& f : study->findings) f.mask = RotateMask(f.mask, a);
+  }
+  if (has(defects, "motion_blur")) {
+    DirectionalBlur(d, Uniform(rng, blur_min_mm, blur_max_mm) / spacing_mm, Uniform(rng, 0, std::numbers::pi));
+  }
 }
 
 }  // namespace parallax::phantom::raster

@@ -10,7 +10,10 @@
 #include <cstdint>
 #include <random>
 #include <span>
+#include <string>
 #include <vector>
+
+#include "parallax/phantom/phantom.h"
 
 namespace parallax::phantom::raster {
 
@@ -98,6 +101,18 @@ Plane SmoothNoise(int rows, int columns, double cell_px, std::mt19937_64& rng);
 uint64_t Mix(uint64_t a, uint64_t b);
 // FNV-1a of a string (stable across platforms, unlike std::hash).
 uint64_t HashString(std::span<const char> s);
+
+// A mask rotated with its image about the centre (coverage >= 0.5 stays in).
+Mask RotateMask(const Mask& m, double angle_rad);
+
+// The image-quality defects the film phantoms share, applied to the detector
+// plane `d` in this order: "rotation" (8-15 degrees either way; every
+// finding's mask turns with the image) and "motion_blur" (a line blur of
+// blur_min_mm..blur_max_mm in a random direction). Every requested defect is
+// recorded once in study->quality_defects; exposure and noise defects are
+// the caller's. Draws from `rng` in a fixed order, so output is deterministic.
+void ApplyFilmDefects(Plane& d, const std::vector<std::string>& defects, double spacing_mm, double blur_min_mm,
+                      double blur_max_mm, std::mt19937_64& rng, Study* study);
 
 // A display window from a 12-bit histogram: from the value below which
 // `low_fraction` of the pixels lie to the value above which `high_fraction`
