@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "pose.h"
 #include "volume.h"
 
 namespace parallax::phantom {
@@ -71,6 +72,7 @@ struct Anatomy {
   double pixel_mm = 0.9;
   double shift_x = 0, shift_y = 0, cos_yaw = 1, sin_yaw = 0, pitch = 0;
   double slice_mm = 5, z_scale = 1, z_start = 5;
+  internal::Pose pose;  // follow-up: the patient's rigid motion in patient coordinates
 
   Vec3 head_centre;
   double semi_lat = 74, semi_ap = 94, semi_up = 107, semi_down = 140;
@@ -90,6 +92,16 @@ struct Anatomy {
   Signal signal[kTissueCount];
 
   Vec3 HeadPoint(int i, int j, int k) const {
+    if (pose.active) {
+      // Patient coordinates as the DICOM writer places the voxel, moved back
+      // to where that bit of the patient was without the shift.
+      const Vec3 q = pose.ToPrior({(i - size * 0.5) * pixel_mm, (j - size * 0.5) * pixel_mm, k * slice_mm});
+      const double xi = q.x + 0.5 * pixel_mm - shift_x;
+      const double yi = q.y + 0.5 * pixel_mm - shift_y;
+      const double x = cos_yaw * xi + sin_yaw * yi;
+      const double y = -sin_yaw * xi + cos_yaw * yi;
+      return {x, y, z_start + (q.z + 0.5 * slice_mm) * z_scale + pitch * y};
+    }
     const double xi = (i + 0.5 - size * 0.5) * pixel_mm - shift_x;
     const double yi = (j + 0.5 - size * 0.5) * pixel_mm - shift_y;
     const double x = cos_yaw * xi + sin_yaw * yi;
@@ -691,19 +703,42 @@ Study MakeBrainMri(const BrainMriOptions& options) {
   if (!(o.slice_thickness_mm > 0)) o.slice_thickness_mm = 5;
   const double d = Clamp(o.difficulty, 0, 1);
 
-  const Anatomy a = MakeAnatomy(o);
+  const Anatomy base = MakeAnatomy(o);
+  // Lesions are built in the unshifted frame, then everything is rendered
+  // with the patient moved (HeadPoint); the renderer works in the head frame.
+  Anatomy posed = base;
+  posed.pose = internal::Pose::From(o.patient_shift);
+  const Anatomy& a = posed;
   const BrainRenderer renderer(a);
   const int n = o.size, ns = o.slices;
   const size_t plane = size_t(n) * n;
+  auto scale_of = [&](const std::string& label) {
+    for (size_t i = 0; i < o.findings.size() && i < o.finding_scale.size(); ++i) {
+      if (o.findings[i] == label) return o.finding_scale[i];
+    }
+    return 1.0;
+  };
 
   std::vector<Lesion> lesions;
   for (const std::string& label : BrainMriLabels()) {
     if (!Has(o.findings, label.c_str())) continue;
     Random r(MixSeed(o.seed, HashName(label.c_str())));
-    if (label == kEnhancing) lesions.push_back(MakeTumour(a, d, r));
-    if (label == kNonEnhancing) lesions.push_back(MakeNonEnhancing(a, d, r));
-    if (label == kMetastases) lesions.push_back(MakeMetastases(a, renderer, d, r));
-    if (label == kWhiteMatterLesions) lesions.push_back(MakeWhiteMatterLesions(a, renderer, d, r));
+    if (label == kEnhancing) lesions.push_back(MakeTumour(base, d, r));
+    if (label == kNonEnhancing) lesions.push_back(MakeNonEnhancing(base, d, r));
+    if (label == kMetastases) lesions.push_back(MakeMetastases(base, renderer, d, r));
+    if (label == kWhiteMatterLesions) lesions.push_back(MakeWhiteMatterLesions(base, renderer, d, r));
+    const double scale = scale_of(label);
+    if (scale == 0) {
+      lesions.pop_back();
+    } else if (scale != 1 && label != kWhiteMatterLesions) {
+      // Follow-up: the same lesion at another volume, around the same centres.
+      Lesion& l = lesions.back();
+      const double k = std::cbrt(scale);
+      for (Ellipsoid& e : l.blobs) e.radii = e.radii * k;
+      l.rim_mm = std::max(2.0, l.rim_mm * k);
+      l.oedema_mm *= k;
+      SetBounds(&l);
+    }
   }
   const size_t nl = lesions.size();
 
@@ -724,7 +759,8 @@ Study MakeBrainMri(const BrainMriOptions& options) {
     std::vector<size_t> active;
     const double zk = a.SliceZ(k);
     for (size_t li = 0; li < nl; ++li) {
-      if (zk + 12 >= lesions[li].lo.z && zk - 12 <= lesions[li].hi.z) active.push_back(li);
+      // A shifted patient: every lesion may reach every slice (InBox still skips quickly).
+      if (a.pose.active || (zk + 12 >= lesions[li].lo.z && zk - 12 <= lesions[li].hi.z)) active.push_back(li);
     }
     float* o1 = t1.Slice(k);
     float* o2 = flair.Slice(k);
@@ -868,7 +904,7 @@ Study MakeBrainMri(const BrainMriOptions& options) {
   const double centres[2] = {800, 700}, widths[2] = {1600, 1400};
   FloatVolume* outputs[2] = {&t1, &flair};
   for (int v = 0; v < 2; ++v) {
-    Random quantum(MixSeed(o.seed, HashName(descriptions[v])));
+    Random quantum(MixSeed(o.acquisition_seed != 0 ? o.acquisition_seed : o.seed, HashName(descriptions[v])));
     Series series;
     SeriesInfo& info = series.info;
     info.modality = "MR";

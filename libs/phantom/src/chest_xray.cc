@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "film_shift.h"
 #include "raster.h"
 
 namespace parallax::phantom {
@@ -503,6 +504,7 @@ struct Request {
   std::optional<int> side;   // forced patient side
   bool bilateral = false;
   std::mt19937_64 rng;
+  double scale = 1;          // follow-up: area factor (focal lesions); 0 = not drawn
 };
 
 struct Context {
@@ -570,8 +572,10 @@ Drawn DrawNodule(Context& cx, Request& rq, bool mass) {
   auto& rng = rq.rng;
   const int side = ChooseSide(rq);
   const double diam_mm = mass ? cx.L(Uniform(rng, 45, 70), Uniform(rng, 31, 36)) : cx.L(Uniform(rng, 14, 28), Uniform(rng, 6, 10));
-  const double r = cx.Px(diam_mm / 2);
-  const Point c = LungPoint(cx, side, r * 1.15, 0.1, 0.9, rng);
+  const double r_natural = cx.Px(diam_mm / 2);
+  // The site is chosen for the natural size; a follow-up size keeps it.
+  const Point c = LungPoint(cx, side, r_natural * 1.15, 0.1, 0.9, rng);
+  const double r = rq.scale == 1 ? r_natural : r_natural * std::sqrt(rq.scale);
   const double amp = cx.L(0.75, 0.09) * Uniform(rng, 0.9, 1.1);
   Plane cov(cx.g.size, cx.g.size);
   const double ang = Uniform(rng, 0, kPi);
@@ -594,8 +598,9 @@ Drawn DrawNodule(Context& cx, Request& rq, bool mass) {
 Drawn DrawLesion(Context& cx, Request& rq) {  // spiculated, sometimes cavitating
   auto& rng = rq.rng;
   const int side = ChooseSide(rq);
-  const double r = cx.Px(cx.L(Uniform(rng, 16, 20), Uniform(rng, 4, 6)));
-  const Point c = LungPoint(cx, side, r * 1.8, 0.05, 0.85, rng);
+  const double r_natural = cx.Px(cx.L(Uniform(rng, 16, 20), Uniform(rng, 4, 6)));
+  const Point c = LungPoint(cx, side, r_natural * 1.8, 0.05, 0.85, rng);
+  const double r = rq.scale == 1 ? r_natural : r_natural * std::sqrt(rq.scale);
   const double amp = cx.L(0.7, 0.1) * Uniform(rng, 0.9, 1.1);
   raster::FillEllipse(cx.le.fill, c, r, r * 0.92, 0.3, static_cast<float>(amp), Profile::kCylinder);
   const int spicules = 10 + static_cast<int>(Uniform(rng) * 6);
@@ -1024,6 +1029,10 @@ std::vector<Request> ParseRequests(const ChestXrayOptions& o) {
     }
     rq.label = label;
     rq.rng.seed(raster::Mix(raster::Mix(o.seed, raster::HashString(label)), i));
+    if (i < o.finding_scale.size()) {
+      if (!(o.finding_scale[i] >= 0)) throw std::invalid_argument("chest_xray: finding_scale must be >= 0");
+      rq.scale = o.finding_scale[i];
+    }
     out.push_back(std::move(rq));
   }
   return out;
@@ -1057,6 +1066,7 @@ Planned Plan(const ChestXrayOptions& o) {
   p.atelectasis_side.assign(p.requests.size(), -1);
   for (size_t i = 0; i < p.requests.size(); ++i) {
     Request& rq = p.requests[i];
+    if (rq.scale == 0) continue;  // follow-up: not drawn in this study
     if (rq.label == "Cardiomegaly") {
       g.ctr = Lerp(0.62, 0.53, d) + Uniform(rq.rng, -0.02, 0.02);
       g.heart_b *= Lerp(1.15, 1.04, d);
@@ -1087,6 +1097,7 @@ Planned Plan(const ChestXrayOptions& o) {
     }
   }
   for (const auto& rq : p.requests) {
+    if (rq.scale == 0) continue;
     for (const char* l : {"Cardiomegaly", "Enlarged Cardiomediastinum", "Emphysema", "Atelectasis", "Fracture"}) {
       p.anatomy_changed |= rq.label == l;
     }
@@ -1153,6 +1164,7 @@ Study MakeChestXray(const ChestXrayOptions& options) {
   study.seed = options.seed;
   for (size_t i = 0; i < plan.requests.size(); ++i) {
     Request& rq = plan.requests[i];
+    if (rq.scale == 0) continue;  // follow-up: absent from this study
     const std::string& label = rq.label;
     Drawn dr;
     bool anatomical = false;
@@ -1220,6 +1232,11 @@ Study MakeChestXray(const ChestXrayOptions& options) {
 
   // Detector blur, defects, exposure, quantum noise.
   Plane d = Composite(an, le, g.air_scale);
+  if (!options.patient_shift.IsIdentity()) {
+    // Follow-up: the patient stands a little differently on the detector.
+    d = internal::ShiftPlane(d, options.patient_shift, spacing);
+    for (auto& f : study.findings) f.mask = internal::ShiftMask(f.mask, options.patient_shift, spacing);
+  }
   raster::GaussianBlur(d, std::max(0.5, 0.2 / spacing));
   std::mt19937_64 drng(raster::Mix(options.seed, 0xDEFEC7));
   double noise = 0.0035 * (0.75 + 0.7 * difficulty);
@@ -1232,7 +1249,8 @@ Study MakeChestXray(const ChestXrayOptions& options) {
   img.columns = n;
   img.pixel_spacing_mm = {spacing, spacing};
   img.pixels.resize(static_cast<size_t>(n) * n);
-  raster::NormalSource normal(raster::Mix(options.seed, 0x401CE));
+  raster::NormalSource normal(
+      raster::Mix(options.acquisition_seed != 0 ? options.acquisition_seed : options.seed, 0x401CE));
   std::vector<uint32_t> hist(4096, 0);
   for (size_t i = 0; i < img.pixels.size(); ++i) {
     const double v = d.data()[i];

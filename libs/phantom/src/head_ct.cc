@@ -5,6 +5,7 @@
 #include <numbers>
 #include <cstdio>
 
+#include "pose.h"
 #include "volume.h"
 
 namespace parallax::phantom {
@@ -82,6 +83,7 @@ struct Anatomy {
   double pixel_mm = 0.47;
   double shift_x = 0, shift_y = 0, cos_yaw = 1, sin_yaw = 0, pitch = 0;
   double slice_mm = 5, z_scale = 1;  // nominal anatomy mm per acquired mm
+  internal::Pose pose;  // follow-up: the patient's rigid motion in patient coordinates
 
   // Outer surface and skull.
   Vec3 head_centre;
@@ -108,6 +110,11 @@ struct Anatomy {
 
   // Voxel centre -> head frame.
   Vec3 HeadPoint(int i, int j, int k) const {
+    if (pose.active) {
+      // Patient coordinates as the DICOM writer places the voxel, moved back
+      // to where that bit of the patient was without the shift.
+      return HeadOfPatient(pose.ToPrior({(i - size * 0.5) * pixel_mm, (j - size * 0.5) * pixel_mm, k * slice_mm}));
+    }
     const double xi = (i + 0.5 - size * 0.5) * pixel_mm - shift_x;
     const double yi = (j + 0.5 - size * 0.5) * pixel_mm - shift_y;
     const double x = cos_yaw * xi + sin_yaw * yi;
@@ -115,10 +122,23 @@ struct Anatomy {
     return {x, y, SliceZ(k) + pitch * y};
   }
   double SliceZ(int k) const { return (k + 0.5) * slice_mm * z_scale; }
+  // Unshifted patient coordinates -> head frame (HeadPoint for continuous positions).
+  Vec3 HeadOfPatient(Vec3 q) const {
+    const double xi = q.x + 0.5 * pixel_mm - shift_x;
+    const double yi = q.y + 0.5 * pixel_mm - shift_y;
+    const double x = cos_yaw * xi + sin_yaw * yi;
+    const double y = -sin_yaw * xi + cos_yaw * yi;
+    return {x, y, (q.z + 0.5 * slice_mm) * z_scale + pitch * y};
+  }
   // Head frame -> fractional voxel indices (column, row, slice).
   Vec3 VoxelOf(Vec3 p) const {
     const double xi = cos_yaw * p.x - sin_yaw * p.y + shift_x;
     const double yi = sin_yaw * p.x + cos_yaw * p.y + shift_y;
+    if (pose.active) {
+      const Vec3 c = pose.ToCurrent({xi - 0.5 * pixel_mm, yi - 0.5 * pixel_mm,
+                                     (p.z - pitch * p.y) / z_scale - 0.5 * slice_mm});
+      return {c.x / pixel_mm + size * 0.5, c.y / pixel_mm + size * 0.5, c.z / slice_mm};
+    }
     return {xi / pixel_mm + size * 0.5 - 0.5, yi / pixel_mm + size * 0.5 - 0.5,
             (p.z - pitch * p.y) / (slice_mm * z_scale) - 0.5};
   }
@@ -565,13 +585,13 @@ void CalibrateExtraAxial(const Anatomy& a, Lesion* l, double target_ml, double m
 
 double LogLerp(double a, double b, double t) { return std::exp(Lerp(std::log(a), std::log(b), t)); }
 
-Lesion MakeEpidural(const Anatomy& a, double d, Random& r) {
+Lesion MakeEpidural(const Anatomy& a, double d, Random& r, double scale) {
   Lesion l;
   l.kind = Lesion::kExtraAxialLens;
   l.label = kEpidural;
   l.side = r.Chance(0.5) ? 1 : -1;
   l.hu = Lerp(74, 55, d) + r.Uniform(-4, 4);
-  const double target = LogLerp(55, 4, d) * r.Uniform(0.8, 1.25);
+  const double target = LogLerp(55, 4, d) * r.Uniform(0.8, 1.25) * scale;
   const double u = r.Uniform();
   // Most epidurals are temporoparietal (middle meningeal artery).
   double y, z;
@@ -594,14 +614,14 @@ Lesion MakeEpidural(const Anatomy& a, double d, Random& r) {
   return l;
 }
 
-Lesion MakeSubdural(const Anatomy& a, double d, Random& r) {
+Lesion MakeSubdural(const Anatomy& a, double d, Random& r, double scale) {
   Lesion l;
   l.kind = Lesion::kExtraAxialCrescent;
   l.label = kSubdural;
   l.side = r.Chance(0.5) ? 1 : -1;
   // Acute blood ~60-75 HU; at the limit of visibility thin and near-isodense.
   l.hu = Lerp(67, 47, d) + r.Uniform(-3, 3);
-  const double target = LogLerp(70, 3.5, d) * r.Uniform(0.8, 1.25);
+  const double target = LogLerp(70, 3.5, d) * r.Uniform(0.8, 1.25) * scale;
   const Vec3 c{l.side * 60.0, r.Uniform(-10, 20), r.Uniform(70, 88)};
   Angles(a, c, &l.phi, &l.theta);
   // Wide along the convexity (crossing the coronal and lambdoid sutures), thin.
@@ -640,7 +660,7 @@ Lesion MakeSubarachnoid(const Anatomy& a, double d, Random& r) {
   return l;
 }
 
-Lesion MakeIntraparenchymal(const Anatomy& a, double d, Random& r, bool with_ventricular) {
+Lesion MakeIntraparenchymal(const Anatomy& a, double d, Random& r, bool with_ventricular, double scale) {
   Lesion l;
   l.kind = Lesion::kParenchymal;
   l.label = kIntraparenchymal;
@@ -674,6 +694,12 @@ Lesion MakeIntraparenchymal(const Anatomy& a, double d, Random& r, bool with_ven
   l.irregularity = Lerp(0.12, 0.2, d);
   l.oedema_mm = r.Chance(0.7) ? Lerp(3.5, 1.5, d) : 0;
   l.noise = ValueNoise(r.engine()());
+  if (scale != 1) {
+    // Follow-up: the same haematoma at another volume, around the same centre.
+    const double k = std::cbrt(scale);
+    l.blob.radii = l.blob.radii * k;
+    l.oedema_mm *= k;
+  }
   const double m = 0.6 * rad + l.oedema_mm + 4;
   l.lo = c - l.blob.radii - Vec3{m, m, m};
   l.hi = c + l.blob.radii + Vec3{m, m, m};
@@ -750,25 +776,43 @@ Study MakeHeadCt(const HeadCtOptions& options) {
   if (!(o.slice_thickness_mm > 0)) o.slice_thickness_mm = 5;
   const double d = Clamp(o.difficulty, 0, 1);
 
-  const Anatomy a = MakeAnatomy(o);
+  const Anatomy base = MakeAnatomy(o);
+  // Lesions are built in the unshifted frame (so their calibration does not
+  // depend on the shift), then everything is rendered with the patient moved.
+  Anatomy posed = base;
+  posed.pose = internal::Pose::From(o.patient_shift);
+  const Anatomy& a = posed;
   const HeadRenderer renderer(a);
   const int n = o.size, ns = o.slices;
+  auto scale_of = [&](const std::string& label) {
+    for (size_t i = 0; i < o.findings.size() && i < o.finding_scale.size(); ++i) {
+      if (o.findings[i] == label) return o.finding_scale[i];
+    }
+    return 1.0;
+  };
 
   // Findings, each from its own stream so one does not move another.
   std::vector<Lesion> lesions;
   const bool want_iph = Has(o.findings, kIntraparenchymal), want_ivh = Has(o.findings, kIntraventricular);
   int iph_side = 0;
+  std::vector<bool> drawn;
   for (const std::string& label : HeadCtLabels()) {
     if (!Has(o.findings, label.c_str())) continue;
     Random r(MixSeed(o.seed, HashName(label.c_str())));
-    if (label == kEpidural) lesions.push_back(MakeEpidural(a, d, r));
-    if (label == kSubdural) lesions.push_back(MakeSubdural(a, d, r));
-    if (label == kSubarachnoid) lesions.push_back(MakeSubarachnoid(a, d, r));
+    const double scale = scale_of(label);
+    const double size_scale = scale > 0 ? scale : 1.0;  // an undrawn lesion still fixes its neighbours' sides
+    if (label == kEpidural) lesions.push_back(MakeEpidural(base, d, r, size_scale));
+    if (label == kSubdural) lesions.push_back(MakeSubdural(base, d, r, size_scale));
+    if (label == kSubarachnoid) lesions.push_back(MakeSubarachnoid(base, d, r));
     if (label == kIntraparenchymal) {
-      lesions.push_back(MakeIntraparenchymal(a, d, r, want_ivh));
+      lesions.push_back(MakeIntraparenchymal(base, d, r, want_ivh, size_scale));
       iph_side = lesions.back().side;
     }
-    if (label == kIntraventricular) lesions.push_back(MakeIntraventricular(a, d, r, want_iph ? iph_side : 0));
+    if (label == kIntraventricular) lesions.push_back(MakeIntraventricular(base, d, r, want_iph ? iph_side : 0));
+    drawn.push_back(scale > 0);
+  }
+  for (size_t li = lesions.size(); li-- > 0;) {
+    if (!drawn[li]) lesions.erase(lesions.begin() + static_cast<std::ptrdiff_t>(li));
   }
   // An epidural and a subdural on the same side: the subdural yields to the epidural where they meet.
   const size_t nl = lesions.size();
@@ -921,7 +965,7 @@ Study MakeHeadCt(const HeadCtOptions& options) {
   // [1 2 1]^2 (which keeps 0.375 of its SD). Only the noise is filtered, so
   // a mask's voxels keep the blood's value instead of a share of the bone's.
   const double sigma = (noisy ? 15.0 : 4.0) / 0.375;
-  Random quantum(MixSeed(o.seed, HashName("quantum")));
+  Random quantum(MixSeed(o.acquisition_seed != 0 ? o.acquisition_seed : o.seed, HashName("quantum")));
   std::vector<float> grain(size_t(n) * n);
   for (int k = 0; k < ns; ++k) {
     for (float& g : grain) g = static_cast<float>(sigma * quantum.FastNormal());

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "parallax/phantom/phantom.h"
+#include "parallax/phantom/rigid_shift.h"
 
 namespace parallax::phantom {
 
@@ -44,6 +45,15 @@ struct BrainMriOptions {
   std::vector<std::string> findings;  // any of BrainMriLabels(); unknown names are ignored
   double difficulty = 0.5;            // 0 obvious .. 1 at the limit of visibility
   std::vector<std::string> defects;   // "motion_blur", "noise"
+  // Follow-up studies (follow_up.h); the defaults change nothing.
+  // The patient moved by this relative to the study with the default (patient mm, see rigid_shift.h).
+  RigidShift patient_shift;
+  // Per entry of `findings`: the lesion's volume relative to its natural size
+  // (same place; best <= 1); 0 = built but not drawn or reported; missing
+  // entries = 1. Enhancing tumour, Non-enhancing lesion and Metastases scale;
+  // White matter lesions are drawn or not (0).
+  std::vector<double> finding_scale;
+  uint64_t acquisition_seed = 0;      // seeds the Rician noise; 0 = seed
 };
 
 // A brain MRI study of kind "brain_mri": two series, "AX T1 POST GD" then

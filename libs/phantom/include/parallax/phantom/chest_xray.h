@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "parallax/phantom/phantom.h"
+#include "parallax/phantom/rigid_shift.h"
 
 namespace parallax::phantom {
 
@@ -31,6 +32,16 @@ struct ChestXrayOptions {
   // Optional image-quality defects: "rotation", "motion_blur",
   // "underexposure", "noise". Recorded in Study::quality_defects.
   std::vector<std::string> defects;
+  // Follow-up studies (follow_up.h); the defaults change nothing.
+  // The patient moved by this on the detector (detector mm: translation x, y
+  // and rotation about z, see rigid_shift.h) relative to the default study;
+  // the whole picture moves (bilinear, edges replicated), masks with it.
+  RigidShift patient_shift;
+  // Per entry of `findings`: the lesion's area relative to its natural size
+  // (same place; best <= 1); 0 = not drawn or reported; missing = 1. Nodule,
+  // Mass and Lung Lesion scale; other labels are drawn or not (0).
+  std::vector<double> finding_scale;
+  uint64_t acquisition_seed = 0;      // seeds the quantum noise; 0 = seed
 };
 
 // Renders the study: kind "chest_xray", one DX series with one Image, and one

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "parallax/phantom/phantom.h"
+#include "parallax/phantom/rigid_shift.h"
 
 namespace parallax::phantom {
 
@@ -31,6 +32,15 @@ struct HeadCtOptions {
   std::vector<std::string> findings;  // any of HeadCtLabels(); unknown names are ignored
   double difficulty = 0.5;            // 0 obvious .. 1 at the limit of visibility
   std::vector<std::string> defects;   // "motion_blur", "noise", "missing_slices"
+  // Follow-up studies (follow_up.h); the defaults change nothing.
+  // The patient moved by this relative to the study with the default (patient mm, see rigid_shift.h).
+  RigidShift patient_shift;
+  // Per entry of `findings`: the lesion's volume relative to its natural size
+  // (same place, same shape family; best <= 1); 0 = built but not drawn or
+  // reported; missing entries = 1. Only Epidural, Subdural and
+  // Intraparenchymal scale; the others are drawn or not (0).
+  std::vector<double> finding_scale;
+  uint64_t acquisition_seed = 0;      // seeds the quantum noise; 0 = seed
 };
 
 // A head CT study of kind "head_ct": one series, one Image per slice (fewer
