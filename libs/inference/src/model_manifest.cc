@@ -1,9 +1,11 @@
 #include "parallax/inference/model_manifest.h"
 
+#include <algorithm>
 #include <set>
 
 #include <absl/strings/ascii.h>
 #include <absl/strings/str_cat.h>
+#include <absl/strings/str_join.h>
 #include <absl/strings/str_split.h>
 #include <absl/strings/string_view.h>
 #include <nlohmann/json.hpp>
@@ -145,6 +147,11 @@ bool IsDicomUid(const std::string& uid) {
 
 }  // namespace
 
+const std::vector<std::string>& KnownSeriesRoles() {
+  static const std::vector<std::string> roles = {"T1", "T1_POST_CONTRAST", "T2", "FLAIR", "DWI"};
+  return roles;
+}
+
 std::vector<int64_t> InputSpec::Shape(int64_t batch) const {
   if (depth == 1) return {batch, channels, height, width};
   return {batch, channels, depth, height, width};
@@ -183,12 +190,36 @@ absl::StatusOr<ModelManifest> ParseModelManifest(const std::string& json_text) {
   });
 
   r.Object("input", [&](FieldReader& in) {
-    in.OnlyKeys({"channels", "height", "width", "depth", "windows", "normalisation"});
+    in.OnlyKeys({"channels", "height", "width", "depth", "windows", "normalisation", "series"});
     m.input.channels = in.PositiveInt("channels");
     m.input.height = in.PositiveInt("height");
     m.input.width = in.PositiveInt("width");
     m.input.depth = in.PositiveInt("depth");
     if (!in.ok()) return;
+    if (in.Has("series")) {
+      m.input.series = in.StringList("series", /*allow_empty=*/false);
+      if (!in.ok()) return;
+      const auto& known = KnownSeriesRoles();
+      std::set<std::string> seen;
+      for (size_t i = 0; i < m.input.series.size(); ++i) {
+        const std::string& role = m.input.series[i];
+        const std::string path = absl::StrCat(in.Path("series"), "[", i, "]");
+        if (std::find(known.begin(), known.end(), role) == known.end()) {
+          in.Fail(absl::StrCat(path, " \"", role, "\" is not a known series role (",
+                               absl::StrJoin(known, ", "), ")"));
+          return;
+        }
+        if (!seen.insert(role).second) {
+          in.Fail(absl::StrCat(path, " \"", role, "\" is listed twice"));
+          return;
+        }
+      }
+      if (static_cast<int>(m.input.series.size()) != m.input.channels) {
+        in.Fail(absl::StrCat(in.Path("series"), " must list one series role per channel (", m.input.channels,
+                             "), got ", m.input.series.size()));
+        return;
+      }
+    }
     bool has_windows = in.Has("windows");
     bool has_norm = in.Has("normalisation");
     if (has_windows == has_norm) {
@@ -198,7 +229,22 @@ absl::StatusOr<ModelManifest> ParseModelManifest(const std::string& json_text) {
     }
     if (has_norm) {
       in.Object("normalisation", [&](FieldReader& n) {
-        n.OnlyKeys({"mean", "std"});
+        n.OnlyKeys({"mean", "std", "mode"});
+        std::string mode = n.Has("mode") ? n.String("mode") : "fixed";
+        if (!n.ok()) return;
+        if (mode == "volume_zscore") {
+          if (n.Has("mean") || n.Has("std")) {
+            n.Fail(absl::StrCat(n.Path("mode"), " \"volume_zscore\" measures mean and std per volume; remove ",
+                                n.Path(n.Has("mean") ? "mean" : "std")));
+            return;
+          }
+          m.input.normalisation = Normalisation{.mode = NormalisationMode::kVolumeZScore};
+          return;
+        }
+        if (mode != "fixed") {
+          n.Fail(absl::StrCat(n.Path("mode"), " must be \"fixed\" or \"volume_zscore\" (got \"", mode, "\")"));
+          return;
+        }
         Normalisation norm{.mean = n.Number("mean"), .std = n.Number("std")};
         if (n.ok() && !(norm.std > 0)) n.Fail(absl::StrCat(n.Path("std"), " must be > 0"));
         m.input.normalisation = norm;

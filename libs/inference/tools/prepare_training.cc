@@ -19,8 +19,16 @@
 // label when that finding's mask has a voxel on it. Studies with the
 // "missing_slices" defect are skipped (the file index no longer equals the
 // mask slice). head_ct with a 3-D manifest gives one item per study with the
-// study's labels. Label names match the truth's labels exactly, else ignoring
-// case and treating '_' as ' '.
+// study's labels. brain_mri goes through the analyzer's series selection
+// (SelectSeries on the headers: with input.series roles, e.g.
+// ["T1_POST_CONTRAST", "FLAIR"], one co-registered series per channel;
+// without, the single series it picks) and PreprocessVolumes on whole
+// volumes (so a volume_zscore normalisation uses the whole volume, as the
+// StudyAnalyzer does): with a 2-D manifest one item per slice, positive for a
+// label when that finding's mask has a voxel on the slice (slices in position
+// order = mask slice order); with a 3-D manifest one item per study. Label
+// names match the truth's labels exactly, else ignoring case and treating '_'
+// as ' '.
 //
 // Not for clinical data: it reads phantom truth.json files only.
 #include <algorithm>
@@ -35,9 +43,11 @@
 #include <absl/status/statusor.h>
 #include <nlohmann/json.hpp>
 
+#include "parallax/dicom/instance_header.h"
 #include "parallax/dicom/pixel_reader.h"
 #include "parallax/inference/model_manifest.h"
 #include "parallax/inference/preprocess.h"
+#include "parallax/inference/series_selection.h"
 #include "parallax/inference/tensor.h"
 #include "parallax/phantom/ground_truth.h"
 
@@ -264,8 +274,52 @@ int main(int argc, char** argv) {
         write_items(*x, study_y, 1);
         items = 1;
       }
+    } else if (truth->kind == "brain_mri") {
+      std::vector<parallax::dicom::InstanceHeader> headers;
+      for (const auto& f : files) {
+        auto h = parallax::dicom::ReadInstanceHeaderFromFile(f.string());
+        if (!h.ok()) return Fail(who + f.filename().string() + ": " + std::string(h.status().message()));
+        headers.push_back(std::move(*h));
+      }
+      const auto selection = inf::SelectSeries(headers, *manifest);
+      if (!selection.applies) return Fail(who + "the manifest does not apply: " + selection.reason);
+      std::vector<std::vector<parallax::dicom::PixelImage>> volumes;
+      for (const auto& series : selection.series) {
+        std::vector<parallax::dicom::PixelImage> volume;
+        for (size_t idx : series.instances) {
+          auto frame = ReadOneFrame(files[idx]);
+          if (!frame.ok()) return Fail(who + std::string(frame.status().message()));
+          volume.push_back(std::move(*frame));
+        }
+        volumes.push_back(std::move(volume));
+      }
+      const int64_t ns = static_cast<int64_t>(volumes.front().size());
+      auto x = inf::PreprocessVolumes(volumes, 0, static_cast<size_t>(ns), spec);
+      if (!x.ok()) return Fail(who + "preprocessing: " + std::string(x.status().message()));
+      if (spec.depth == 1) {
+        std::vector<float> y(ns * num_labels, 0.f);
+        for (const auto& finding : truth->findings) {
+          const int idx = LabelIndex(labels, finding.label);
+          if (idx < 0) continue;
+          const auto& m = finding.mask;
+          if (m.slices != ns) {
+            return Fail(who + "finding " + finding.label + " has a mask of " + std::to_string(m.slices) +
+                        " slices but the selected series has " + std::to_string(ns));
+          }
+          const int64_t per_slice = int64_t{m.rows} * m.columns;
+          for (int64_t k = 0; k < ns; ++k) {
+            const auto begin = m.bits.begin() + k * per_slice;
+            if (std::any_of(begin, begin + per_slice, [](uint8_t b) { return b != 0; })) y[k * num_labels + idx] = 1.f;
+          }
+        }
+        write_items(*x, y, ns);
+        items = ns;
+      } else {
+        write_items(*x, study_y, 1);
+        items = 1;
+      }
     } else {
-      return Fail(who + "kind '" + truth->kind + "' is not supported (chest_xray, bone_xray, head_ct)");
+      return Fail(who + "kind '" + truth->kind + "' is not supported (chest_xray, bone_xray, head_ct, brain_mri)");
     }
     if (!xout || !yout) return Fail(who + "write failed for " + out_prefix + ".x.f32 / .y.f32");
     studies.push_back({{"study_dir", row.dir}, {"first", first}, {"items", items}});

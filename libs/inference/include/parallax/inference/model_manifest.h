@@ -14,6 +14,11 @@
 //               "normalisation": {"mean": 0.5, "std": 0.25}},
 //               // or, for CT, one window per channel:
 //               // "windows": [{"center": 40, "width": 400}, …]
+//               // or, for MRI, a z-score per volume (per series):
+//               // "normalisation": {"mode": "volume_zscore"}
+//               // optional, for multi-series input (MRI): channel i comes
+//               // from the series of role i, one channel per role:
+//               // "series": ["T1_POST_CONTRAST", "FLAIR"]
 //     "labels": [{"name": "pneumothorax",
 //                 "code": {"system": "http://snomed.info/sct",
 //                          "code": "36118008", "display": "Pneumothorax"},
@@ -42,10 +47,24 @@ struct Window {
 };
 
 // Intensity normalisation for non-CT input: (x - mean) / std.
+//   kFixed        mean and std as given in the manifest (radiographs; the
+//                 phantom MRI has fixed scales, but a scanner's MR units do
+//                 not, so real MRI deployments want kVolumeZScore).
+//   kVolumeZScore mean and std measured per volume (per series) over its
+//                 foreground voxels (see preprocess.h); JSON
+//                 {"mode": "volume_zscore"}, without mean and std. A single
+//                 2-D frame is its own "volume".
+enum class NormalisationMode { kFixed, kVolumeZScore };
 struct Normalisation {
   double mean = 0;
   double std = 1;  // > 0
+  NormalisationMode mode = NormalisationMode::kFixed;
 };
+
+// The series roles a multi-series model can ask for (InputSpec::series), as
+// written in the manifest. See series_selection.h for how headers map to them.
+//   "T1", "T1_POST_CONTRAST", "T2", "FLAIR", "DWI"
+const std::vector<std::string>& KnownSeriesRoles();
 
 struct InputSpec {
   int channels = 1;
@@ -54,6 +73,9 @@ struct InputSpec {
   int depth = 1;                       // slices; 1 for a 2-D model
   std::vector<Window> windows;         // one per channel, or empty
   std::optional<Normalisation> normalisation;  // exactly one of windows / normalisation
+  // Multi-series input: channel i is taken from the series of role series[i]
+  // (so series.size() == channels). Empty: every channel from one series.
+  std::vector<std::string> series;
 
   // The model's input shape for a batch of `batch`: {N, C, H, W} when
   // depth == 1, else {N, C, D, H, W}.
