@@ -6,15 +6,18 @@ Usage:
                           [--epochs N] [--seed S] [--threads 2]
                           [--batch-size B] [--lr LR] [--version V]
                           [--max-fp-per-1000 1.2] [--calibration-fraction 0.2]
+                          [--calibration-data PREFIX] [--any-label NAME]
+                          [--stem-stride 1|2]
 
 PREFIX is what parallax-prepare-training wrote (PREFIX.x.f32, PREFIX.y.f32,
 PREFIX.json); the manifest is the same one given to it (its input spec and
 labels decided the arrays). Writes
 
   DIR/<id>.pt    TorchScript honouring the Parallax model contract
-                 (ARCHITECTURE.md, Models): features(x) = last conv block's
-                 activation, head(f) = global average pool + linear -> logits,
-                 forward(x) = head(features(x)). Not frozen: the C++ side
+                 (ARCHITECTURE.md, Models): features(x) = the third conv
+                 block's activation (1/8 resolution; 1/16 with --stem-stride
+                 2), head(f) = the last blocks, global average pool and a
+                 linear layer -> logits, forward(x) = head(features(x)). Not frozen: the C++ side
                  (Model::Load) freezes.
   DIR/<id>.json  the input manifest with per-label operating points, a new
                  version and a new device_uid ("2.25." + a random UUID as an
@@ -23,11 +26,19 @@ labels decided the arrays). Writes
                  warnings). Not .json, so a model directory loader does not
                  take it for a manifest.
 
-Split: 20% of the studies (all items of a study stay on one side) are held
-out for calibration. Operating point per label: the lowest threshold at which
-the calibration negatives give at most --max-fp-per-1000 false positives per
-1,000 negatives. With fewer than 1000/limit negatives no false positive at
-all is allowed, which only bounds the rate loosely; the run says so.
+Calibration: on a separate phantom set (--calibration-data PREFIX, made by
+parallax-prepare-training from seeds training never saw), or else on 20% of
+the studies of --data (all items of a study stay on one side). Calibration
+is per study, as the service decides: a study's probability for a label is
+the maximum over its items (slices), a study is positive for a label when
+any of its items is. Operating point per label: the lowest threshold at
+which the calibration's negative studies give at most --max-fp-per-1000
+false positives per 1,000 negative studies. With fewer than 1000/limit
+negatives no false positive at all is allowed, which only bounds the rate
+loosely; the run says so.
+
+--any-label NAME: the manifest label NAME (e.g. "Intracranial haemorrhage")
+is not in the phantom truth; its target is the union of all other labels.
 
 Runs with Debian's python3-torch (1.13) and python3-numpy, hence
 /usr/bin/python3. Phantom-trained models are not clinical models.
@@ -48,9 +59,9 @@ from torch import nn
 
 
 class ConvBlock(nn.Module):
-    def __init__(self, cin: int, cout: int):
+    def __init__(self, cin: int, cout: int, stride: int = 1):
         super().__init__()
-        self.conv = nn.Conv2d(cin, cout, kernel_size=3, padding=1, bias=False)
+        self.conv = nn.Conv2d(cin, cout, kernel_size=3, stride=stride, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(cout)
         self.pool = nn.MaxPool2d(2)
 
@@ -61,27 +72,34 @@ class ConvBlock(nn.Module):
 class SmallCnn(nn.Module):
     """A few conv blocks, BatchNorm, global average pool + linear head."""
 
-    def __init__(self, channels: int, labels: int, widths=(16, 32, 64, 96)):
+    def __init__(self, channels: int, labels: int, widths=(16, 32, 64, 96), stem_stride: int = 1):
         super().__init__()
+        if len(widths) != 4:
+            raise ValueError("SmallCnn has four blocks (features() splits after the third)")
         blocks = []
         cin = channels
-        for w in widths:
-            blocks.append(ConvBlock(cin, w))
+        for i, w in enumerate(widths):
+            # A strided first convolution reads the full-resolution input at a
+            # quarter of the cost of the later blocks' resolution.
+            blocks.append(ConvBlock(cin, w, stem_stride if i == 0 else 1))
             cin = w
         self.blocks = nn.Sequential(*blocks)
-        # Last block without pooling: its activation is what Grad-CAM explains.
+        # Last block without pooling.
         self.last = nn.Sequential(nn.Conv2d(cin, cin, kernel_size=3, padding=1, bias=False),
                                   nn.BatchNorm2d(cin), nn.ReLU())
         self.dropout = nn.Dropout(0.2)
         self.fc = nn.Linear(cin, labels)
 
+    # The split point of the contract: features() ends after the third block
+    # (1/8 of the input resolution, or 1/16 with a strided stem), so Grad-CAM
+    # maps are twice as fine as at the last block; head() runs the rest.
     @torch.jit.export
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.last(self.blocks(x))
+        return self.blocks[2](self.blocks[1](self.blocks[0](x)))
 
     @torch.jit.export
     def head(self, f: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(f.mean(dim=[2, 3])))
+        return self.fc(self.dropout(self.last(self.blocks[3](f)).mean(dim=[2, 3])))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -131,6 +149,33 @@ def operating_point(probs: np.ndarray, targets: np.ndarray, max_fp_per_1000: flo
     return t, sens, fp, notes
 
 
+def load_arrays(prefix: str, names, expected, any_col):
+    """PREFIX.{x,y}.f32 + PREFIX.json from parallax-prepare-training -> (x, y, studies)."""
+    with open(prefix + ".json") as f:
+        meta = json.load(f)
+    if meta["labels"] != names:
+        sys.exit(f"train.py: {prefix}.json labels {meta['labels']} differ from the manifest's {names}")
+    shape = [int(s) for s in meta["shape"]]
+    if shape[1:] != expected:
+        sys.exit(f"train.py: {prefix} items are {shape[1:]}, the manifest's input is {expected}")
+    n, L = shape[0], len(names)
+    x = np.fromfile(prefix + ".x.f32", dtype=np.float32)
+    y = np.fromfile(prefix + ".y.f32", dtype=np.float32)
+    if x.size != int(np.prod(shape)) or y.size != n * L:
+        sys.exit(f"train.py: {prefix}.x.f32/.y.f32 hold {x.size}/{y.size} floats, "
+                 f"expected {int(np.prod(shape))}/{n * L} for shape {shape}")
+    y = y.reshape(n, L)
+    if any_col is not None:
+        others = [i for i in range(L) if i != any_col]
+        y[:, any_col] = y[:, others].max(axis=1)
+    return x.reshape(shape), y, meta["studies"]
+
+
+def per_study(values: np.ndarray, studies) -> np.ndarray:
+    """Maximum over each study's items: [items, L] -> [studies, L]."""
+    return np.stack([values[s["first"]:s["first"] + s["items"]].max(axis=0) for s in studies])
+
+
 def predict(model: nn.Module, x: np.ndarray, batch: int) -> np.ndarray:
     model.eval()
     out = []
@@ -154,6 +199,12 @@ def main() -> int:
                     help="manifest version to write (default: the input's, plus +UTC timestamp)")
     ap.add_argument("--max-fp-per-1000", type=float, default=1.2)
     ap.add_argument("--calibration-fraction", type=float, default=0.2)
+    ap.add_argument("--calibration-data", default=None,
+                    help="PREFIX of a separate calibration set (else --calibration-fraction of --data)")
+    ap.add_argument("--stem-stride", type=int, default=1, choices=(1, 2),
+                    help="stride of the first convolution (2: a quarter of the compute)")
+    ap.add_argument("--any-label", default=None,
+                    help="label whose target is the union of all other labels")
     args = ap.parse_args()
 
     torch.set_num_threads(max(1, args.threads))
@@ -163,45 +214,46 @@ def main() -> int:
 
     with open(args.manifest) as f:
         manifest = json.load(f)
-    with open(args.data + ".json") as f:
-        meta = json.load(f)
     names = [l["name"] for l in manifest["labels"]]
-    if meta["labels"] != names:
-        sys.exit(f"train.py: {args.data}.json labels {meta['labels']} differ from the manifest's {names}")
-    shape = [int(s) for s in meta["shape"]]
     inp = manifest["input"]
     expected = [inp.get("channels", 1), inp["height"], inp["width"]]
     if inp.get("depth", 1) != 1:
         sys.exit("train.py: 3-D models (input.depth > 1) are not supported yet; use a per-slice (depth 1) manifest")
-    if shape[1:] != expected:
-        sys.exit(f"train.py: data items are {shape[1:]}, the manifest's input is {expected}")
-    n, L = shape[0], len(names)
-    x = np.fromfile(args.data + ".x.f32", dtype=np.float32)
-    y = np.fromfile(args.data + ".y.f32", dtype=np.float32)
-    if x.size != int(np.prod(shape)) or y.size != n * L:
-        sys.exit(f"train.py: {args.data}.x.f32/.y.f32 hold {x.size}/{y.size} floats, "
-                 f"expected {int(np.prod(shape))}/{n * L} for shape {shape}")
-    x = x.reshape(shape)
-    y = y.reshape(n, L)
+    L = len(names)
+    any_col = None
+    if args.any_label is not None:
+        if args.any_label not in names:
+            sys.exit(f"train.py: --any-label {args.any_label!r} is not a label of the manifest")
+        any_col = names.index(args.any_label)
+    x, y, studies = load_arrays(args.data, names, expected, any_col)
+    shape = list(x.shape)
+    n = shape[0]
 
-    # Split by study so that slices of one study never straddle the split.
-    studies = meta["studies"]
-    perm = rng.permutation(len(studies))
-    n_cal = max(1, int(round(args.calibration_fraction * len(studies))))
-    cal_idx, train_idx = [], []
-    for rank, s in enumerate(perm):
-        st = studies[s]
-        idx = range(st["first"], st["first"] + st["items"])
-        (cal_idx if rank < n_cal else train_idx).extend(idx)
-    cal_idx, train_idx = np.array(sorted(cal_idx)), np.array(sorted(train_idx))
-    xtr, ytr, xcal, ycal = x[train_idx], y[train_idx], x[cal_idx], y[cal_idx]
-    print(f"data: {n} items ({len(studies)} studies), train {len(xtr)}, calibration {len(xcal)}; "
-          f"input {shape[1:]}")
+    if args.calibration_data:
+        xtr, ytr = x, y
+        xcal, ycal, cal_studies = load_arrays(args.calibration_data, names, expected, any_col)
+    else:
+        # Split by study so that slices of one study never straddle the split.
+        perm = rng.permutation(len(studies))
+        n_cal = max(1, int(round(args.calibration_fraction * len(studies))))
+        cal_idx, train_idx, cal_studies = [], [], []
+        for rank, s in enumerate(perm):
+            st = studies[s]
+            idx = range(st["first"], st["first"] + st["items"])
+            if rank < n_cal:
+                cal_studies.append({"first": len(cal_idx), "items": st["items"]})
+                cal_idx.extend(idx)
+            else:
+                train_idx.extend(idx)
+        cal_idx, train_idx = np.array(cal_idx), np.array(sorted(train_idx))
+        xtr, ytr, xcal, ycal = x[train_idx], y[train_idx], x[cal_idx], y[cal_idx]
+    print(f"data: {n} items ({len(studies)} studies), train {len(xtr)}, calibration {len(xcal)} "
+          f"({len(cal_studies)} studies); input {shape[1:]}")
 
     pos = ytr.sum(axis=0)
     neg = len(ytr) - pos
     pos_weight = torch.tensor(np.clip(neg / np.maximum(pos, 1.0), 1.0, 50.0), dtype=torch.float32)
-    model = SmallCnn(shape[1], L)
+    model = SmallCnn(shape[1], L, stem_stride=args.stem_stride)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = max(1, args.epochs * math.ceil(len(xtr) / args.batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps)
@@ -230,9 +282,12 @@ def main() -> int:
 
     model.eval()
     ptr = predict(model, xtr, 64)
-    pcal = predict(model, xcal, 64)
+    pcal_items = predict(model, xcal, 64)
+    # The service decides per study: max over a study's items.
+    pcal, ycal = per_study(pcal_items, cal_studies), per_study(ycal, cal_studies)
     report = []
     out_manifest = copy.deepcopy(manifest)
+    print(f"calibration per study ({len(cal_studies)} studies); train AUC per item")
     print(f"{'label':24s} {'train AUC':>9s} {'cal AUC':>8s} {'cal +/-':>8s} {'threshold':>10s} "
           f"{'cal sens':>8s} {'cal FP':>6s}")
     for i, name in enumerate(names):
@@ -271,10 +326,12 @@ def main() -> int:
         json.dump(out_manifest, f, indent=2)
         f.write("\n")
     header = [f"model {manifest['id']} version {out_manifest['version']} device_uid {out_manifest['device_uid']}",
-              f"data {args.data}: {n} items, train {len(xtr)}, calibration {len(xcal)}; "
+              f"data {args.data}: {n} items, train {len(xtr)}, calibration {len(xcal)} items in "
+              f"{len(cal_studies)} studies ({args.calibration_data or 'split from data'}); "
+              f"stem stride {args.stem_stride}; "
               f"epochs {args.epochs}, seed {args.seed}, torch {torch.__version__}",
               f"operating points: at most {args.max_fp_per_1000} FP per 1000 calibration negatives",
-              "label, train AUC, calibration AUC, calibration pos/neg, threshold, sensitivity, FP"]
+              "label, train AUC (items), calibration AUC (studies), calibration pos/neg studies, threshold, sensitivity, FP"]
     with open(os.path.join(args.out, manifest["id"] + ".training.txt"), "w") as f:
         f.write("\n".join(header + report) + "\n")
     print(f"wrote {pt} and {manifest['id']}.json (device_uid {out_manifest['device_uid']}) "
