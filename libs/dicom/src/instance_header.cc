@@ -6,6 +6,7 @@
 #include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcmetinf.h>
 #include <dcmtk/dcmdata/dcxfer.h>
+#include <dcmtk/oflog/oflog.h>
 
 namespace parallax::dicom {
 namespace {
@@ -126,7 +127,23 @@ bool IsValidUid(std::string_view uid) {
   return true;
 }
 
+namespace {
+
+// Reading up to the pixel data makes DCMTK warn "Element PixelData
+// encountered, skipping rest of dataset" on every file; that is the intent
+// here, and Parallax reports its own errors, so DCMTK logs errors only.
+void QuietDcmtkOnce() {
+  static const bool quiet = [] {
+    OFLog::configure(OFLogger::ERROR_LOG_LEVEL);
+    return true;
+  }();
+  (void)quiet;
+}
+
+}  // namespace
+
 absl::StatusOr<InstanceHeader> ReadInstanceHeaderFromFile(const std::string& path) {
+  QuietDcmtkOnce();
   DcmFileFormat file;
   OFCondition cond = file.loadFileUntilTag(path.c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength,
                                            ERM_autoDetect, DCM_PixelData);
