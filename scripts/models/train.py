@@ -22,6 +22,8 @@ labels decided the arrays). Writes
   DIR/<id>.json  the input manifest with per-label operating points, a new
                  version and a new device_uid ("2.25." + a random UUID as an
                  integer: it changes with every retraining, as required).
+  DIR/<id>.probe.txt  JSON: Python's logits for a fixed probe input, which
+                 the C++ tests compare with LibTorch's (within 1e-4).
   DIR/<id>.training.txt  what this run measured (AUCs, operating points,
                  warnings). Not .json, so a model directory loader does not
                  take it for a manifest.
@@ -176,6 +178,24 @@ def per_study(values: np.ndarray, studies) -> np.ndarray:
     return np.stack([values[s["first"]:s["first"] + s["items"]].max(axis=0) for s in studies])
 
 
+def write_probe(module, manifest: dict, path: str) -> None:
+    """Writes PATH (JSON): the logits for a fixed probe input, for the C++ side
+    to check that it computes what Python computes (within 1e-4). The probe is
+    x[i] = sin(0.37 * i) over the flattened [1, C, H, W] input, which C++ can
+    rebuild without a data file."""
+    inp = manifest["input"]
+    shape = [1, inp.get("channels", 1), inp["height"], inp["width"]]
+    n = int(np.prod(shape))
+    x = torch.from_numpy(np.sin(0.37 * np.arange(n, dtype=np.float64)).astype(np.float32).reshape(shape))
+    module.eval()
+    with torch.no_grad():
+        logits = module(x)[0].tolist()
+    with open(path, "w") as f:
+        json.dump({"probe": "x[i] = sin(0.37 * i), float32, shape " + str(shape), "shape": shape,
+                   "logits": logits, "torch": torch.__version__}, f, indent=1)
+        f.write("\n")
+
+
 def predict(model: nn.Module, x: np.ndarray, batch: int) -> np.ndarray:
     model.eval()
     out = []
@@ -322,6 +342,8 @@ def main() -> int:
         b = loaded.head(loaded.features(probe))
         if a.shape != (len(probe), L) or not torch.allclose(a, b, atol=1e-5):
             sys.exit("train.py: exported module breaks forward == head(features)")
+    # Not .json: a model directory loader would take it for a manifest.
+    write_probe(loaded, manifest, os.path.join(args.out, manifest["id"] + ".probe.txt"))
     with open(os.path.join(args.out, manifest["id"] + ".json"), "w") as f:
         json.dump(out_manifest, f, indent=2)
         f.write("\n")
