@@ -200,14 +200,25 @@ absl::StatusOr<StudyAnalysis> StudyAnalyzer::Analyze(std::span<const StudyInstan
         for (size_t l = 0; l < num_labels; ++l) {
           if (IsAnyHaemorrhageLabel(out.labels[l].name)) any_label = static_cast<int>(l);
         }
-        for (size_t k = 0; k < slices; ++k) {
-          for (size_t l = 0; l < num_labels; ++l) {
-            if (any_label >= 0 && static_cast<int>(l) != any_label) continue;
-            if (probs[k * num_labels + l] >= manifest.labels[l].operating_point) counted[k] = 1;
+        // The study-level decision says whether there is haemorrhage; once it
+        // is positive, the slices that carry it are those whose own
+        // probability reaches ich_slice_probability (lower than the study
+        // operating point, which is set for false alerts per study and would
+        // drop the edges of a bleed).
+        for (size_t l = 0; l < num_labels; ++l) {
+          if (any_label >= 0 && static_cast<int>(l) != any_label) continue;
+          if (!out.labels[l].positive) continue;
+          for (size_t k = 0; k < slices; ++k) {
+            if (probs[k * num_labels + l] >= options_.ich_slice_probability) counted[k] = 1;
           }
         }
-        rule = any_label >= 0 ? "slices positive for " + out.labels[static_cast<size_t>(any_label)].name
-                              : "slices positive for any label";
+        rule = std::string("slices with p >= ") + std::to_string(options_.ich_slice_probability).substr(0, 4) +
+               " for " + (any_label >= 0 ? out.labels[static_cast<size_t>(any_label)].name : "a positive label");
+      }
+      if (std::none_of(counted.begin(), counted.end(), [](uint8_t c) { return c != 0; })) {
+        r.note = "not measured: no haemorrhage found";
+        out.measurements.push_back(std::move(r));
+        continue;
       }
       auto v = EstimateIchVolume(volumes.front(), out.series.front().positions_mm, counted, options_.ich_volume,
                                  selection.series.front().slice_thickness_mm);

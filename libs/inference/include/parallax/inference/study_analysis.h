@@ -16,10 +16,13 @@
 // Decision: positive when probability >= operating_point (the rule
 // scripts/models/train.py calibrates the operating point with).
 // Measurements: "ich_volume" (unit mL or cm3) is EstimateIchVolume on the
-// slices whose "any" label (a label named "any..." or "...haemorrhage"/
-// "...hemorrhage") is positive, or, without such a label, whose probability
-// of any label is >= its operating point; a 3-D model counts every slice when
-// a label is positive. Other measurement names are reported as unavailable.
+// slices that carry the haemorrhage: when the study is positive for the "any"
+// label (a label named "any..." or "...haemorrhage"/"...hemorrhage"; without
+// one, for any label), the slices whose own probability of that label is
+// >= AnalyzerOptions::ich_slice_probability; a 3-D model counts every slice
+// when a label is positive. A study without a positive label is not measured
+// (available = false, "not measured: no haemorrhage found"). Other
+// measurement names are reported as unavailable.
 //
 // Errors never carry patient data: an instance is named by its SOP Instance
 // UID (or, before its header is read, by its position in the request).
@@ -52,6 +55,9 @@ struct AnalyzerOptions {
   int batch_size = 16;                 // slices per Model call for per-slice models (>= 1)
   SelectionCriteria selection;         // which series qualify
   IchVolumeOptions ich_volume;         // thresholds of the ich_volume measurement
+  // A slice counts for ich_volume when the study is positive and the slice's
+  // own probability of that label is at least this.
+  double ich_slice_probability = 0.5;
 };
 
 struct LabelResult {
