@@ -1,7 +1,6 @@
 #pragma once
 // A minimal PNG encoder: 8-bit RGB, non-interlaced, filter 0 on every row,
-// the zlib stream made of uncompressed ("stored") deflate blocks. Large but
-// valid and dependency-free; for plots of a few hundred kilobytes.
+// the image data deflated by zlib. Returns "" only when zlib runs out of memory.
 //
 // Thread-safe (pure functions).
 #include <cstdint>
@@ -12,9 +11,6 @@ namespace parallax::evaluation {
 
 // CRC-32 (ISO 3309, as PNG and zip use) of `size` bytes at `data`.
 uint32_t Crc32(const uint8_t* data, size_t size);
-
-// Adler-32 (RFC 1950) of `size` bytes at `data`.
-uint32_t Adler32(const uint8_t* data, size_t size);
 
 // The PNG file of `width` x `height` pixels, `rgb` holding 3 bytes per pixel
 // row by row (size must be width * height * 3).

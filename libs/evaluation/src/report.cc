@@ -62,17 +62,32 @@ std::string ReportJson(const std::vector<LabelReport>& rows) {
                      {"mean_absolute_percent", Number(row.volume->mean_absolute_percent)},
                      {"n", row.volume->n}};
     }
+    if (row.pointing_game) {
+      const PointingGame& pg = *row.pointing_game;
+      j["pointing_game"] = {{"hits", pg.hits},
+                            {"evaluated", pg.evaluated},
+                            {"hit_rate", Number(pg.evaluated > 0 ? static_cast<double>(pg.hits) / pg.evaluated
+                                                                 : std::nan(""))},
+                            {"empty_maps", pg.empty_maps},
+                            {"errors", pg.errors},
+                            {"without_mask", pg.without_mask},
+                            {"tolerance_pixels", pg.tolerance_pixels}};
+    }
     labels.push_back(std::move(j));
   }
   return nlohmann::json{{"labels", std::move(labels)}}.dump(2) + "\n";
 }
 
 std::string ReportMarkdown(const std::vector<LabelReport>& rows) {
+  bool pointing = false;
+  for (const LabelReport& row : rows) pointing = pointing || row.pointing_game.has_value();
   std::string out =
       "| Label | Positives | Negatives | AUC (95% CI) | Threshold | Sensitivity | Specificity "
       "| TP | FP | TN | FN | False alerts / 1000 negatives | Volume MAE (ml) | Volume MAPE (%) "
-      "| Volume n |\n"
-      "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
+      "| Volume n |";
+  out += pointing ? " Pointing game (hits / evaluated) |\n" : "\n";
+  out += "|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|";
+  out += pointing ? "--:|\n" : "\n";
   for (const LabelReport& row : rows) {
     const OperatingPointResult& op = row.at_operating_point;
     out += "| " + EscapeCell(row.label) + " | " + std::to_string(row.positives) + " | " +
@@ -85,11 +100,21 @@ std::string ReportMarkdown(const std::vector<LabelReport>& rows) {
            Fixed(op.false_alerts_per_1000_negatives, 2) + " | ";
     if (row.volume) {
       out += Fixed(row.volume->mean_absolute_ml, 2) + " | " +
-             Fixed(row.volume->mean_absolute_percent, 1) + " | " + std::to_string(row.volume->n) +
-             " |\n";
+             Fixed(row.volume->mean_absolute_percent, 1) + " | " + std::to_string(row.volume->n) + " |";
     } else {
-      out += "– | – | – |\n";
+      out += "– | – | – |";
     }
+    if (pointing) {
+      if (!row.pointing_game) {
+        out += " – |";
+      } else {
+        const PointingGame& pg = *row.pointing_game;
+        out += " " + std::to_string(pg.hits) + " / " + std::to_string(pg.evaluated);
+        if (pg.evaluated > 0) out += " (" + Fixed(100.0 * pg.hits / pg.evaluated, 1) + "%)";
+        out += " |";
+      }
+    }
+    out += "\n";
   }
   return out;
 }

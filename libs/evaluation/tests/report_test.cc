@@ -74,3 +74,52 @@ TEST_CASE("ReportJson writes every field, null for NaN, volume only when present
 
   CHECK(nlohmann::json::parse(ReportJson({}))["labels"].empty());
 }
+
+TEST_CASE("the pointing game appears in JSON and as a Markdown column only when run", "[evaluation]") {
+  std::vector<LabelReport> rows = Rows();
+  CHECK_FALSE(nlohmann::json::parse(ReportJson(rows))["labels"][0].contains("pointing_game"));
+  CHECK_THAT(ReportMarkdown(rows), !Catch::Contains("Pointing game"));
+
+  PointingGame pg;
+  pg.hits = 30;
+  pg.evaluated = 34;
+  pg.empty_maps = 1;
+  pg.errors = 2;
+  pg.without_mask = 3;
+  pg.tolerance_pixels = 4;
+  rows[0].pointing_game = pg;
+  rows[1].pointing_game = PointingGame{};  // evaluated 0: no rate
+
+  const auto j = nlohmann::json::parse(ReportJson(rows));
+  const auto& s = j["labels"][0]["pointing_game"];
+  CHECK(s["hits"] == 30);
+  CHECK(s["evaluated"] == 34);
+  CHECK(s["hit_rate"].get<double>() == Approx(30.0 / 34.0));
+  CHECK(s["empty_maps"] == 1);
+  CHECK(s["errors"] == 2);
+  CHECK(s["without_mask"] == 3);
+  CHECK(s["tolerance_pixels"] == 4);
+  CHECK(j["labels"][1]["pointing_game"]["hit_rate"].is_null());
+  CHECK(j["labels"][1]["pointing_game"]["evaluated"] == 0);
+
+  const std::string md = ReportMarkdown(rows);
+  std::istringstream in(md);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  REQUIRE(lines.size() == 4);
+  CHECK_THAT(lines[0], Catch::EndsWith("| Pointing game (hits / evaluated) |"));
+  CHECK_THAT(lines[2], Catch::EndsWith("| 2.10 | 9.5 | 38 | 30 / 34 (88.2%) |"));
+  CHECK_THAT(lines[3], Catch::EndsWith("| – | – | – | 0 / 0 |"));
+  const auto cells = [](const std::string& line) {
+    int n = 0;
+    for (size_t i = 0; i < line.size(); ++i) {
+      if (line[i] == '|' && (i == 0 || line[i - 1] != '\\')) ++n;
+    }
+    return n;
+  };
+  for (const auto& line : lines) CHECK(cells(line) == cells(lines[0]));
+
+  // A row without the game in a table that has the column reads "–".
+  rows[1].pointing_game.reset();
+  CHECK_THAT(ReportMarkdown(rows), Catch::EndsWith("| – | – | – | – |\n"));
+}

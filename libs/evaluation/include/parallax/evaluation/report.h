@@ -9,7 +9,11 @@
 //     "false_negatives": 6, "false_alerts_per_1000_negatives": 1.0},
 //   "volume": {"mean_absolute_ml": 2.1, "mean_absolute_percent": 9.5, "n": 38}}]}
 // "volume" is absent when the label has no volume comparison; NaN and
-// infinite numbers are written as null.
+// infinite numbers are written as null. With parallax-eval --pointing-game a
+// label also has "pointing_game": {"hits": 30, "evaluated": 34,
+//   "hit_rate": 0.882, "empty_maps": 1, "errors": 0, "without_mask": 0,
+//   "tolerance_pixels": 0}, and the Markdown table gains a "Pointing game"
+// column (only when some row has one).
 //
 // Thread-safe (pure functions).
 #include <optional>
@@ -20,6 +24,20 @@
 
 namespace parallax::evaluation {
 
+// The Grad-CAM pointing game of one label over its true-positive studies
+// (truth positive and the model positive at the operating point): a hit when
+// the peak of the label's heatmap on the item with the highest probability,
+// mapped to original pixels, lies inside a truth mask of the label (within
+// tolerance_pixels, Chebyshev distance, when that is > 0).
+struct PointingGame {
+  int hits = 0;
+  int evaluated = 0;         // true positives with a mask of the label; the rate's denominator
+  int empty_maps = 0;        // of `evaluated`: no positive Grad-CAM evidence, counted as misses
+  int errors = 0;            // of `evaluated`: Grad-CAM failed, counted as misses
+  int without_mask = 0;      // true positives not evaluated: the truth has no mask for the label
+  int tolerance_pixels = 0;
+};
+
 // One label's results.
 struct LabelReport {
   std::string label;
@@ -28,6 +46,7 @@ struct LabelReport {
   Interval auc;
   OperatingPointResult at_operating_point;
   std::optional<VolumeError> volume;  // only for labels with a measured volume
+  std::optional<PointingGame> pointing_game;  // only when the pointing game was run
 };
 
 // The JSON text above, rows in the given order.

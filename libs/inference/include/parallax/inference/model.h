@@ -45,6 +45,14 @@ struct FeatureResult {
   std::vector<float> logits;  // head(features), row-major [N, labels]
 };
 
+// The gradient of one logit with respect to the features activation, for
+// Grad-CAM (grad_cam.h).
+struct FeatureGradient {
+  Tensor features;   // features(x) for one item, [1, K, h, w] (or [1, K, d, h, w])
+  Tensor gradient;   // d head(features)[0, label] / d features, same shape
+  float logit = 0;   // head(features)[0, label]
+};
+
 class Model {
  public:
   // Loads `torchscript_path` and checks it against `manifest`. Returns:
@@ -78,6 +86,19 @@ class Model {
 
   // Returns features(input) and head() of it. Errors as Logits().
   absl::StatusOr<FeatureResult> Features(const Tensor& input) const;
+
+  // Runs features(input) without gradients, then head() on it with autograd
+  // and returns d logit[label_index] / d features (Grad-CAM's ingredient).
+  // `input` must hold exactly one item (N == 1). Errors: INVALID_ARGUMENT for
+  // a wrong shape, N != 1 or a label index out of range; FAILED_PRECONDITION
+  // when the loaded module cannot run head() with autograd. Measured on the
+  // four reference models: loaded with the defaults (freeze +
+  // optimize_for_inference) head()'s output does not require grad (MKL-DNN
+  // ops), so this fails; with freeze = false it works (in Python 1.13,
+  // freezing without optimize_for_inference keeps autograd too). Load a
+  // Grad-CAM model with freeze = false. INTERNAL when LibTorch fails
+  // otherwise. Thread-safe like Logits(): each call builds its own graph.
+  absl::StatusOr<FeatureGradient> LogitGradientWrtFeatures(const Tensor& input, int label_index) const;
 
  private:
   struct Impl;  // holds the torch::jit::Module (src/model.cc)
