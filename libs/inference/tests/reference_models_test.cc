@@ -73,11 +73,10 @@ const inf::LabelResult& Label(const inf::StudyAnalysis& a, const std::string& na
   throw std::logic_error("unreachable");
 }
 
-// Analyses a positive and a normal study of the same seed and checks `label`.
-void CheckFinds(const std::string& model_id, const ph::Study& positive, const ph::Study& normal,
-                const std::string& label, uint64_t seed) {
-  const inf::Model& model = ById(model_id);
-  const inf::StudyAnalyzer analyzer(model);
+// Analyses a positive study (written with `seed`) and its normal twin.
+std::pair<inf::StudyAnalysis, inf::StudyAnalysis> AnalyseTwins(const std::string& model_id, const ph::Study& positive,
+                                                               const ph::Study& normal, uint64_t seed) {
+  const inf::StudyAnalyzer analyzer(ById(model_id));
   parallax::testing::TempDir tmp;
   auto pos = analyzer.Analyze(Write(positive, seed, tmp.path() / "positive"));
   auto neg = analyzer.Analyze(Write(normal, seed + 1, tmp.path() / "normal"));
@@ -85,8 +84,15 @@ void CheckFinds(const std::string& model_id, const ph::Study& positive, const ph
   REQUIRE(neg.ok());
   REQUIRE(pos->applies);
   REQUIRE(neg->applies);
-  const auto& p = Label(*pos, label);
-  const auto& n = Label(*neg, label);
+  return {std::move(*pos), std::move(*neg)};
+}
+
+// Checks that `label` is positive on the positive study and not on its twin.
+void CheckFinds(const std::string& model_id, const ph::Study& positive, const ph::Study& normal,
+                const std::string& label, uint64_t seed) {
+  const auto [pos, neg] = AnalyseTwins(model_id, positive, normal, seed);
+  const auto& p = Label(pos, label);
+  const auto& n = Label(neg, label);
   INFO(model_id << " " << label << ": positive study p=" << p.probability << ", normal study p=" << n.probability
                 << ", operating point " << p.operating_point);
   CHECK(p.positive);
@@ -147,15 +153,10 @@ TEST_CASE("the chest model ranks an obvious pneumothorax above its normal twin")
   o.findings = {"Pneumothorax"};
   ph::ChestXrayOptions n = o;
   n.findings.clear();
-  const inf::StudyAnalyzer analyzer(ById("parallax.cxr"));
-  parallax::testing::TempDir tmp;
-  auto pos = analyzer.Analyze(Write(ph::MakeChestXray(o), 900011, tmp.path() / "positive"));
-  auto neg = analyzer.Analyze(Write(ph::MakeChestXray(n), 900012, tmp.path() / "normal"));
-  REQUIRE(pos.ok());
-  REQUIRE(neg.ok());
-  INFO("pneumothorax p=" << Label(*pos, "Pneumothorax").probability << ", twin p="
-                         << Label(*neg, "Pneumothorax").probability);
-  CHECK(Label(*pos, "Pneumothorax").probability > Label(*neg, "Pneumothorax").probability + 0.2);
+  const auto [pos, neg] = AnalyseTwins("parallax.cxr", ph::MakeChestXray(o), ph::MakeChestXray(n), 900011);
+  INFO("pneumothorax p=" << Label(pos, "Pneumothorax").probability << ", twin p="
+                         << Label(neg, "Pneumothorax").probability);
+  CHECK(Label(pos, "Pneumothorax").probability > Label(neg, "Pneumothorax").probability + 0.2);
 }
 
 // The alert comes from "Intracranial haemorrhage"; the subtype labels

@@ -124,38 +124,27 @@ absl::StatusOr<FollowUpPair> MakeFollowUpPair(const FollowUpOptions& options) {
   const double d = std::clamp(options.difficulty, 0.0, 1.0);
 
   try {
+    // Head CT and brain MRI options share these fields; one recipe for both.
+    const auto volume_pair = [&](auto o, auto make) {
+      o.seed = options.seed;
+      o.findings = labels;
+      o.difficulty = d;
+      if (options.size > 0) o.size = options.size;
+      if (options.slices > 0) o.slices = options.slices;
+      if (options.slice_thickness_mm > 0) o.slice_thickness_mm = options.slice_thickness_mm;
+      pair.shift = options.shift ? *options.shift
+                                 : DrawShift(options.kind, options.seed, (o.slices - 1) * o.slice_thickness_mm / 2);
+      o.finding_scale = prior_scale;
+      pair.prior = make(o);
+      o.finding_scale = current_scale;
+      o.patient_shift = pair.shift;
+      o.acquisition_seed = current_acquisition;
+      pair.current = make(o);
+    };
     if (options.kind == "head_ct") {
-      HeadCtOptions o;
-      o.seed = options.seed;
-      o.findings = labels;
-      o.difficulty = d;
-      if (options.size > 0) o.size = options.size;
-      if (options.slices > 0) o.slices = options.slices;
-      if (options.slice_thickness_mm > 0) o.slice_thickness_mm = options.slice_thickness_mm;
-      pair.shift = options.shift ? *options.shift
-                                 : DrawShift(options.kind, options.seed, (o.slices - 1) * o.slice_thickness_mm / 2);
-      o.finding_scale = prior_scale;
-      pair.prior = MakeHeadCt(o);
-      o.finding_scale = current_scale;
-      o.patient_shift = pair.shift;
-      o.acquisition_seed = current_acquisition;
-      pair.current = MakeHeadCt(o);
+      volume_pair(HeadCtOptions{}, MakeHeadCt);
     } else if (options.kind == "brain_mri") {
-      BrainMriOptions o;
-      o.seed = options.seed;
-      o.findings = labels;
-      o.difficulty = d;
-      if (options.size > 0) o.size = options.size;
-      if (options.slices > 0) o.slices = options.slices;
-      if (options.slice_thickness_mm > 0) o.slice_thickness_mm = options.slice_thickness_mm;
-      pair.shift = options.shift ? *options.shift
-                                 : DrawShift(options.kind, options.seed, (o.slices - 1) * o.slice_thickness_mm / 2);
-      o.finding_scale = prior_scale;
-      pair.prior = MakeBrainMri(o);
-      o.finding_scale = current_scale;
-      o.patient_shift = pair.shift;
-      o.acquisition_seed = current_acquisition;
-      pair.current = MakeBrainMri(o);
+      volume_pair(BrainMriOptions{}, MakeBrainMri);
     } else {
       ChestXrayOptions o;
       o.seed = options.seed;
