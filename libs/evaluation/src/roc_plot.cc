@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "png.h"
+#include "parallax/evidence/png.h"
 
 namespace parallax::evaluation {
 namespace {
@@ -127,7 +127,10 @@ std::string RocCurvesPng(const std::vector<std::pair<std::string, std::vector<Ro
       have_previous = true;
     }
   }
-  return EncodeRgbPng(kRocPlotSize, kRocPlotSize, canvas.pixels());
+  // The canvas always matches its size, so only zlib running out of memory
+  // fails here ("" as RocCurvesPng documents).
+  absl::StatusOr<std::string> png = evidence::EncodePngRgb(kRocPlotSize, kRocPlotSize, canvas.pixels());
+  return png.ok() ? *std::move(png) : std::string();
 }
 
 }  // namespace parallax::evaluation

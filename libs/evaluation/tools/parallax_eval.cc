@@ -6,7 +6,7 @@
 //   parallax-eval --set PATH --models DIR | --model FILE.pt --out DIR
 //                 [--any-label NAME] [--threads N] [--bootstrap N]
 //                 [--skip-not-applicable]
-//                 [--pointing-game [--pointing-tolerance PX] [--grad-cam-frozen] [--cam gradcam|hirescam]]
+//                 [--pointing-game [--pointing-tolerance PX] [--grad-cam-frozen] [--cam gradcam|hirescam|layercam]]
 //
 // PATH: a folder of study folders with truth.json (parallax-synth) or a CSV
 // (study_dir,labels[,volume_ml]; see libs/evaluation/labelled_set.h).
@@ -33,7 +33,8 @@
 // a second copy of the model loaded without freezing (autograd through
 // head()); --grad-cam-frozen uses the frozen, optimised evaluation model
 // instead (for measuring that they agree). --cam hirescam plays it with
-// HiResCAM (gradient x activation, grad_cam.h) instead of Grad-CAM. Adds "pointing_game" to
+// HiResCAM (gradient x activation, grad_cam.h), --cam layercam with LayerCAM
+// (positive gradient x activation) instead of Grad-CAM. Adds "pointing_game" to
 // report.json, a column to report.md, and pointing_game.csv per model (per
 // evaluated study and label: the peak, hit, and the distance in pixels from
 // the peak to the nearest mask pixel on that slice).
@@ -89,7 +90,7 @@ int Usage(const std::string& error) {
   std::fputs(
       "usage: parallax-eval --set PATH (--models DIR | --model FILE.pt) --out DIR\n"
       "                     [--any-label NAME] [--threads N] [--bootstrap N] [--skip-not-applicable]\n"
-      "                     [--pointing-game [--pointing-tolerance PX] [--grad-cam-frozen] [--cam gradcam|hirescam]]\n",
+      "                     [--pointing-game [--pointing-tolerance PX] [--grad-cam-frozen] [--cam gradcam|hirescam|layercam]]\n",
       stderr);
   return 2;
 }
@@ -347,7 +348,8 @@ int main(int argc, char** argv) {
     else if (key == "--cam") {
       if (value == "gradcam") a.cam = inf::CamMethod::kGradCam;
       else if (value == "hirescam") a.cam = inf::CamMethod::kHiResCam;
-      else return Usage("--cam wants gradcam or hirescam");
+      else if (value == "layercam") a.cam = inf::CamMethod::kLayerCam;
+      else return Usage("--cam wants gradcam, hirescam or layercam");
     }
     else if (key == "--pointing-tolerance") { if (!ParseInt(value, 0, &a.pointing_tolerance)) return Usage("--pointing-tolerance wants an integer >= 0"); }
     else if (key == "--bootstrap") { if (!ParseInt(value, 1, &a.bootstrap)) return Usage("--bootstrap wants an integer >= 1"); }
@@ -489,12 +491,15 @@ int main(int argc, char** argv) {
       md += ".\n";
     }
     if (a.pointing_game) {
-      md += std::string("\nPointing game (") + (a.cam == inf::CamMethod::kHiResCam ? "HiResCAM" : "Grad-CAM") +
+      const char* cam_name = a.cam == inf::CamMethod::kHiResCam   ? "HiResCAM"
+                             : a.cam == inf::CamMethod::kLayerCam ? "LayerCAM"
+                                                                  : "Grad-CAM";
+      md += std::string("\nPointing game (") + cam_name +
             "): the peak of each true positive's label on its highest-probability item, a hit "
             "when inside a truth mask of that label" +
             (a.pointing_tolerance > 0 ? " within " + std::to_string(a.pointing_tolerance) + " pixels"
                                       : std::string(" (no tolerance)")) +
-            (a.grad_cam_frozen ? "; Grad-CAM on the frozen, optimised model" : "; Grad-CAM on the unfrozen model") +
+            (a.grad_cam_frozen ? "; the map on the frozen, optimised model" : "; the map on the unfrozen model") +
             ". Empty maps and errors count as misses.\n";
     }
     for (const auto& note : result->notes) md += "\n- " + note;

@@ -67,6 +67,10 @@ absl::StatusOr<Heatmap> GradCam(const Model& model, const Tensor& input, int lab
       for (size_t i = 0; i < plane; ++i) cam[i] += static_cast<double>(grad[i]) * act[i];
       continue;
     }
+    if (method == CamMethod::kLayerCam) {
+      for (size_t i = 0; i < plane; ++i) cam[i] += std::max(static_cast<double>(grad[i]), 0.0) * act[i];
+      continue;
+    }
     double weight = 0;
     for (size_t i = 0; i < plane; ++i) weight += grad[i];
     weight /= static_cast<double>(plane);

@@ -11,6 +11,7 @@
 #include <absl/strings/str_cat.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/cuda.h>
 #include <torch/script.h>
 
 namespace parallax::inference {
@@ -46,7 +47,7 @@ torch::Tensor ProbeInput(const std::vector<int64_t>& shape) {
 }
 
 Tensor ToParallax(const torch::Tensor& t) {
-  torch::Tensor c = t.to(torch::kFloat).contiguous();
+  torch::Tensor c = t.to(torch::kCPU).to(torch::kFloat).contiguous();
   Tensor out;
   out.shape.assign(c.sizes().begin(), c.sizes().end());
   const float* p = c.data_ptr<float>();
@@ -58,6 +59,7 @@ Tensor ToParallax(const torch::Tensor& t) {
 
 struct Model::Impl {
   torch::jit::Module module;
+  torch::Device device = torch::kCPU;
 
   // forward(x), features(x) or head(f) on a tensor that already has the
   // right shape. Throws what LibTorch throws.
@@ -65,7 +67,7 @@ struct Model::Impl {
     // Method lookup and invocation only read the module; the JIT guards its
     // lazily compiled execution plans with its own mutex.
     auto m = module.get_method(method);
-    c10::IValue out = m({x});
+    c10::IValue out = m({x.device() == device ? x : x.to(device)});
     if (!out.isTensor()) {
       throw std::runtime_error(absl::StrCat(method, "() returned a ", out.tagKind(), ", not a Tensor"));
     }
@@ -73,8 +75,40 @@ struct Model::Impl {
   }
 };
 
-Model::Model(std::string path, ModelManifest manifest, std::unique_ptr<Impl> impl)
-    : path_(std::move(path)), manifest_(std::move(manifest)), impl_(std::move(impl)) {}
+Model::Model(std::string path, std::string device, ModelManifest manifest, std::unique_ptr<Impl> impl)
+    : path_(std::move(path)), device_(std::move(device)), manifest_(std::move(manifest)), impl_(std::move(impl)) {}
+
+namespace {
+
+// "cpu", "cuda" or "cuda:N" as a torch::Device, checked against what this
+// LibTorch build and machine offer.
+absl::StatusOr<torch::Device> ParseDevice(const std::string& name) {
+  if (name == "cpu" || name.empty()) return torch::Device(torch::kCPU);
+  if (name.rfind("cuda", 0) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("device \"", name, "\" is not one of cpu, cuda, cuda:N"));
+  }
+  int index = 0;
+  if (name.size() > 4) {
+    if (name[4] != ':' || name.size() == 5 ||
+        name.find_first_not_of("0123456789", 5) != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("device \"", name, "\" is not one of cpu, cuda, cuda:N"));
+    }
+    index = std::stoi(name.substr(5));
+  }
+  if (!torch::cuda::is_available()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "device ", name, " was asked for but this LibTorch build or machine has no usable CUDA device"));
+  }
+  if (index >= static_cast<int>(torch::cuda::device_count())) {
+    return absl::FailedPreconditionError(absl::StrCat("device ", name, " was asked for but only ",
+                                                      torch::cuda::device_count(), " CUDA device(s) exist"));
+  }
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+}  // namespace
 
 Model::~Model() = default;
 
@@ -84,11 +118,14 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& torchscrip
   if (!std::filesystem::is_regular_file(torchscript_path, ec)) {
     return absl::NotFoundError(absl::StrCat("model file ", torchscript_path, " does not exist"));
   }
+  absl::StatusOr<torch::Device> device = ParseDevice(opts.device);
+  if (!device.ok()) return device.status();
   if (opts.intra_op_threads > 0) at::set_num_threads(opts.intra_op_threads);
 
   auto impl = std::make_unique<Impl>();
+  impl->device = *device;
   try {
-    impl->module = torch::jit::load(torchscript_path, torch::kCPU);
+    impl->module = torch::jit::load(torchscript_path, *device);
   } catch (const std::exception& e) {
     std::string why = TorchMessage(e);
     why = why.substr(0, why.find('\n'));
@@ -142,9 +179,10 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& torchscrip
   if (absl::Status s = check_contract(*impl, ""); !s.ok()) return s;
   if (opts.freeze) {
     auto frozen = std::make_unique<Impl>();
+    frozen->device = impl->device;
     try {
       frozen->module = torch::jit::freeze(impl->module, std::vector<std::string>{"features", "head"});
-      if (opts.optimize_for_inference) {
+      if (opts.optimize_for_inference && device->is_cpu()) {
         // Measured (scripts/bench/inference): 2.2-2.7x faster than freezing
         // alone on the reference CNNs, mostly from MKL-DNN pooling and fewer
         // layout conversions; the contract check below still guards it.
@@ -160,7 +198,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& torchscrip
     if (absl::Status s = check_contract(*frozen, " after freezing"); !s.ok()) return s;
     impl = std::move(frozen);
   }
-  return std::unique_ptr<Model>(new Model(torchscript_path, std::move(manifest), std::move(impl)));
+  return std::unique_ptr<Model>(
+      new Model(torchscript_path, device->str(), std::move(manifest), std::move(impl)));
 }
 
 namespace {

@@ -15,12 +15,16 @@ std::string Canonical(std::string s) {
   return s;
 }
 
+}  // namespace
+
 bool IsAnyHaemorrhageLabel(const std::string& name) {
   const std::string c = Canonical(name);
   return c == "any" || c.rfind("any ", 0) == 0 || c == "ich" ||
          (c.size() >= 11 && (c.compare(c.size() - 11, 11, "haemorrhage") == 0)) ||
          (c.size() >= 10 && (c.compare(c.size() - 10, 10, "hemorrhage") == 0));
 }
+
+namespace {
 
 absl::Status WithInstance(const absl::Status& s, const std::string& who) {
   return absl::Status(s.code(), who + ": " + std::string(s.message()));
@@ -56,9 +60,10 @@ StudyAnalyzer::StudyAnalyzer(const Model& model, AnalyzerOptions options)
   options_.batch_size = std::max(1, options_.batch_size);
 }
 
-absl::StatusOr<StudyAnalysis> StudyAnalyzer::Analyze(std::span<const StudyInstance> instances) const {
+absl::StatusOr<PreparedStudy> StudyAnalyzer::Prepare(std::span<const StudyInstance> instances) const {
   const ModelManifest& manifest = model_.manifest();
-  StudyAnalysis out;
+  PreparedStudy prepared;
+  StudyAnalysis& out = prepared.analysis;
   out.model_id = manifest.id;
   out.model_version = manifest.version;
   if (instances.empty()) return absl::InvalidArgumentError("the study has no instances");
@@ -81,7 +86,7 @@ absl::StatusOr<StudyAnalysis> StudyAnalyzer::Analyze(std::span<const StudyInstan
   out.body_part_source = selection.body_part_source;
   if (!selection.applies) {
     out.reason = selection.reason;
-    return out;
+    return prepared;
   }
   out.applies = true;
 
@@ -95,10 +100,13 @@ absl::StatusOr<StudyAnalysis> StudyAnalyzer::Analyze(std::span<const StudyInstan
     a.modality = s.modality;
     a.positions_mm = s.positions_mm;
     a.slice_spacing_mm = s.slice_spacing_mm;
+    a.slice_thickness_mm = s.slice_thickness_mm;
     std::vector<dicom::PixelImage> frames;
+    std::vector<dicom::InstanceHeader> frame_headers;
     frames.reserve(s.instances.size());
     for (size_t idx : s.instances) {
       a.sop_instance_uids.push_back(headers[idx].sop_instance_uid);
+      frame_headers.push_back(headers[idx]);
       auto f = ReadFrame(instances[idx], headers[idx]);
       if (!f.ok()) return f.status();
       if (!frames.empty() && (f->rows != frames[0].rows || f->columns != frames[0].columns)) {
@@ -111,8 +119,8 @@ absl::StatusOr<StudyAnalysis> StudyAnalyzer::Analyze(std::span<const StudyInstan
     }
     out.series.push_back(std::move(a));
     volumes.push_back(std::move(frames));
+    prepared.headers.push_back(std::move(frame_headers));
   }
-  const size_t slices = volumes.front().size();
   for (size_t v = 1; v < volumes.size(); ++v) {
     if (volumes[v].front().rows != volumes[0].front().rows || volumes[v].front().columns != volumes[0].front().columns) {
       return absl::InvalidArgumentError("the " + out.series[v].role + " series (" + out.series[v].series_instance_uid +
@@ -120,9 +128,9 @@ absl::StatusOr<StudyAnalysis> StudyAnalyzer::Analyze(std::span<const StudyInstan
     }
   }
 
-  // 4. The model, in batches for per-slice models.
+  // Volume statistics for a volume_zscore normalisation, over whole volumes.
   const InputSpec& spec = manifest.input;
-  std::vector<Normalisation> stats;
+  std::vector<Normalisation>& stats = prepared.volume_stats;
   if (spec.windows.empty() && spec.normalisation && spec.normalisation->mode == NormalisationMode::kVolumeZScore) {
     for (size_t v = 0; v < volumes.size(); ++v) {
       auto z = VolumeZScore(volumes[v]);
@@ -130,6 +138,26 @@ absl::StatusOr<StudyAnalysis> StudyAnalyzer::Analyze(std::span<const StudyInstan
       stats.push_back(*z);
     }
   }
+  prepared.volumes = std::move(volumes);
+  return prepared;
+}
+
+absl::StatusOr<Tensor> PreparedStudy::Input(size_t first, size_t count, const InputSpec& spec) const {
+  return PreprocessVolumes(volumes, first, count, spec, volume_stats);
+}
+
+absl::StatusOr<StudyAnalysis> StudyAnalyzer::Analyze(std::span<const StudyInstance> instances) const {
+  absl::StatusOr<PreparedStudy> prepared = Prepare(instances);
+  if (!prepared.ok()) return prepared.status();
+  StudyAnalysis& out = prepared->analysis;
+  if (!out.applies) return std::move(out);
+  const ModelManifest& manifest = model_.manifest();
+  const InputSpec& spec = manifest.input;
+  const std::vector<std::vector<dicom::PixelImage>>& volumes = prepared->volumes;
+  const std::vector<Normalisation>& stats = prepared->volume_stats;
+  const size_t slices = volumes.front().size();
+
+  // 4. The model, in batches for per-slice models.
   const size_t num_labels = manifest.labels.size();
   std::vector<float> probs;  // items x labels
   size_t items = 0;
@@ -221,7 +249,7 @@ absl::StatusOr<StudyAnalysis> StudyAnalyzer::Analyze(std::span<const StudyInstan
         continue;
       }
       auto v = EstimateIchVolume(volumes.front(), out.series.front().positions_mm, counted, options_.ich_volume,
-                                 selection.series.front().slice_thickness_mm);
+                                 out.series.front().slice_thickness_mm);
       if (!v.ok()) {
         r.note = std::string(v.status().message());
       } else {
@@ -234,7 +262,7 @@ absl::StatusOr<StudyAnalysis> StudyAnalyzer::Analyze(std::span<const StudyInstan
     }
     out.measurements.push_back(std::move(r));
   }
-  return out;
+  return std::move(out);
 }
 
 }  // namespace parallax::inference

@@ -144,6 +144,54 @@ TEST_CASE("HiResCAM keeps the gradient's layout", "[inference][grad_cam]") {
   CheckRange(*h);
 }
 
+TEST_CASE("LayerCAM keeps only the positive gradient's evidence", "[inference][grad_cam]") {
+  // The blob model's gradient is uniform and >= 0 per channel for labels 0
+  // and 1: LayerCAM equals Grad-CAM there.
+  std::unique_ptr<Model> model = LoadModel("grad_cam_blob");
+  const Tensor x = BlobInput();
+  for (int label : {0, 1}) {
+    absl::StatusOr<Heatmap> grad_cam = GradCam(*model, x, label);
+    absl::StatusOr<Heatmap> layer = GradCam(*model, x, label, CamMethod::kLayerCam);
+    REQUIRE(grad_cam.ok());
+    REQUIRE(layer.ok());
+    CHECK(layer->peak_row == grad_cam->peak_row);
+    CHECK(layer->peak_column == grad_cam->peak_column);
+    for (size_t i = 0; i < layer->values.size(); ++i) REQUIRE(layer->values[i] == Approx(grad_cam->values[i]).margin(1e-6));
+  }
+  // Label 2's gradient is negative wherever there is activation: no evidence.
+  absl::StatusOr<Heatmap> never = GradCam(*model, x, 2, CamMethod::kLayerCam);
+  REQUIRE(never.ok());
+  CHECK(never->empty);
+
+  // On the tiny model: sum_k ReLU(dy/dA_k) * A_k from the model's gradient,
+  // its largest feature cell is where the upsampled map peaks (within a cell).
+  std::unique_ptr<Model> tiny = LoadModel("tiny");
+  const nlohmann::json probe = nlohmann::json::parse(test::ReadText(test::DataPath("tiny_probe.json")));
+  Tensor t;
+  t.shape = probe["shape"].get<std::vector<int64_t>>();
+  for (double v : probe["input"]) t.data.push_back(static_cast<float>(v));
+  for (int label = 0; label < static_cast<int>(tiny->manifest().labels.size()); ++label) {
+    INFO("label " << label);
+    absl::StatusOr<FeatureGradient> g = tiny->LogitGradientWrtFeatures(t, label);
+    REQUIRE(g.ok());
+    const int64_t k = g->features.shape[1], h = g->features.shape[2], w = g->features.shape[3];
+    std::vector<double> cam(static_cast<size_t>(h * w), 0.0);
+    for (int64_t c = 0; c < k; ++c)
+      for (int64_t i = 0; i < h * w; ++i)
+        cam[i] += std::max(static_cast<double>(g->gradient.data[c * h * w + i]), 0.0) * g->features.data[c * h * w + i];
+    const auto best = std::max_element(cam.begin(), cam.end());
+    absl::StatusOr<Heatmap> layer = GradCam(*tiny, t, label, CamMethod::kLayerCam);
+    REQUIRE(layer.ok());
+    CheckRange(*layer);
+    CHECK(layer->empty == !(*best > 0));
+    if (layer->empty) continue;
+    const int64_t cell = best - cam.begin();
+    const double cell_h = static_cast<double>(layer->height) / h, cell_w = static_cast<double>(layer->width) / w;
+    CHECK(std::abs((layer->peak_row + 0.5) / cell_h - 0.5 - static_cast<double>(cell / w)) <= 1.0);
+    CHECK(std::abs((layer->peak_column + 0.5) / cell_w - 0.5 - static_cast<double>(cell % w)) <= 1.0);
+  }
+}
+
 TEST_CASE("Grad-CAM refuses a label out of range and a wrong input", "[inference][grad_cam]") {
   std::unique_ptr<Model> model = LoadModel("grad_cam_blob");
   const Tensor x = BlobInput();

@@ -121,6 +121,37 @@ TEST_CASE("concurrent Logits calls on one model agree with a single call", "[inf
   for (const std::vector<float>& r : results) CHECK(MaxAbsDifference(r, probe.logits) <= 1e-4f);
 }
 
+TEST_CASE("the model reports the device it runs on, cpu by default", "[inference]") {
+  std::unique_ptr<Model> model = LoadTiny();
+  CHECK(model->device() == "cpu");
+}
+
+TEST_CASE("an unknown device name is refused naming it", "[inference]") {
+  LoadOptions opts;
+  opts.device = "tpu";
+  absl::StatusOr<std::unique_ptr<Model>> model = Model::Load(test::DataPath("tiny.pt"), TinyManifest(), opts);
+  REQUIRE_FALSE(model.ok());
+  CHECK(model.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(model.status().message()).find("tpu") != std::string::npos);
+}
+
+TEST_CASE("asking for CUDA runs there when a device exists and is refused clearly when not", "[inference]") {
+  LoadOptions opts;
+  opts.device = "cuda";
+  absl::StatusOr<std::unique_ptr<Model>> model = Model::Load(test::DataPath("tiny.pt"), TinyManifest(), opts);
+  if (model.ok()) {
+    // A CUDA machine: the same code path gives the same logits as on the CPU.
+    Probe probe = TinyProbe();
+    absl::StatusOr<std::vector<float>> logits = (*model)->Logits(probe.input);
+    REQUIRE(logits.ok());
+    for (size_t i = 0; i < probe.logits.size(); ++i) CHECK(std::abs((*logits)[i] - probe.logits[i]) < 1e-3);
+    CHECK((*model)->device().rfind("cuda", 0) == 0);
+  } else {
+    CHECK(model.status().code() == absl::StatusCode::kFailedPrecondition);
+    CHECK(std::string(model.status().message()).find("CUDA") != std::string::npos);
+  }
+}
+
 TEST_CASE("a missing model file is NOT_FOUND naming the file", "[inference]") {
   absl::StatusOr<std::unique_ptr<Model>> model = Model::Load("/nonexistent/tiny.pt", TinyManifest(), {});
   REQUIRE_FALSE(model.ok());

@@ -20,6 +20,12 @@
 // head CT model: standard Grad-CAM at features() is empty (every value <= 0)
 // on most positive slices, HiResCAM is not.
 //
+// CamMethod::kLayerCam keeps only the positive part of the gradient:
+// cam = ReLU(sum_k ReLU(dy/dA_k) * A_k) (Jiang et al., "LayerCAM", IEEE TIP
+// 2021), made for the shallow, high-resolution layers where Grad-CAM's
+// channel average cancels out. The reference models split features() after
+// their first block for it (models/README.md: the pointing game per method).
+//
 // Only 2-D models (input depth 1, features [1, K, h, w]); a 3-D model is
 // refused. Thread-safe like Model (pure functions over a const Model).
 // No LibTorch types here: the gradient comes from
@@ -36,6 +42,7 @@ namespace parallax::inference {
 enum class CamMethod {
   kGradCam,   // channel weights = spatial mean of the gradient (the default)
   kHiResCam,  // element-wise gradient x activation, summed over channels
+  kLayerCam,  // element-wise positive gradient x activation, summed over channels
 };
 
 struct Heatmap {

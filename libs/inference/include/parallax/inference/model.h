@@ -37,6 +37,11 @@ struct LoadOptions {
   // stay within 1e-4 (checked at load). A caller that needs gradients through
   // head() (Grad-CAM) should load with freeze = false.
   bool optimize_for_inference = true;
+  // Where the model runs: "cpu", or "cuda" / "cuda:N" when LibTorch was
+  // built with CUDA and a device is present. The same code path serves both:
+  // inputs are moved to the device and results back to the host.
+  // optimize_for_inference applies to "cpu" only (its rewrites are MKL-DNN's).
+  std::string device = "cpu";
 };
 
 // The features activation for an input, with the logits head() gives for it.
@@ -57,6 +62,9 @@ class Model {
  public:
   // Loads `torchscript_path` and checks it against `manifest`. Returns:
   //   NOT_FOUND         the file does not exist;
+  //   FAILED_PRECONDITION  opts.device is "cuda..." and no CUDA device is
+  //                     usable (the message says which);
+  //   INVALID_ARGUMENT  opts.device is not "cpu", "cuda" or "cuda:N";
   //   INVALID_ARGUMENT  it is not a TorchScript archive; the module lacks
   //                     forward, features or head; it fails on a probe input
   //                     of the manifest's shape; forward(x) differs from
@@ -73,6 +81,8 @@ class Model {
 
   const ModelManifest& manifest() const { return manifest_; }
   const std::string& path() const { return path_; }
+  // The device the model runs on, e.g. "cpu" or "cuda:0".
+  const std::string& device() const { return device_; }
 
   // Returns forward(input) as N x labels values, row-major. `input` must have
   // shape manifest().input.Shape(N) for some N >= 1 and be preprocessed
@@ -102,9 +112,10 @@ class Model {
 
  private:
   struct Impl;  // holds the torch::jit::Module (src/model.cc)
-  Model(std::string path, ModelManifest manifest, std::unique_ptr<Impl> impl);
+  Model(std::string path, std::string device, ModelManifest manifest, std::unique_ptr<Impl> impl);
 
   std::string path_;
+  std::string device_;
   ModelManifest manifest_;
   std::unique_ptr<Impl> impl_;
 };

@@ -38,7 +38,10 @@
 #include <absl/status/statusor.h>
 
 #include "parallax/inference/ich_volume.h"
+#include "parallax/dicom/instance_header.h"
+#include "parallax/dicom/pixel_reader.h"
 #include "parallax/inference/model.h"
+#include "parallax/inference/preprocess.h"
 #include "parallax/inference/series_selection.h"
 
 namespace parallax::inference {
@@ -88,6 +91,7 @@ struct AnalysedSeries {
   std::vector<std::string> sop_instance_uids;  // in the order the model saw them
   std::vector<double> positions_mm;    // along the slice normal; empty for a radiograph
   double slice_spacing_mm = 0;
+  double slice_thickness_mm = 0;       // from the headers; 0 when absent
 };
 
 struct StudyAnalysis {
@@ -99,6 +103,30 @@ struct StudyAnalysis {
   std::vector<AnalysedSeries> series;  // the series used (one per role)
   std::vector<LabelResult> labels;     // manifest order; empty when !applies
   std::vector<MeasurementResult> measurements;  // manifest order; empty when !applies
+};
+
+// True for a label that summarises its model's other labels as "any
+// haemorrhage" ("any", "any ...", "ICH", "... haemorrhage"/"... hemorrhage",
+// case- and underscore-insensitive); the model's other labels are then its
+// subtypes. Used for ich_volume here and for Finding.subtype by the service.
+bool IsAnyHaemorrhageLabel(const std::string& name);
+
+// A study read and selected for one model, before the model runs: what
+// Grad-CAM (explainability) needs to rebuild any item's input and to map the
+// heatmap back to the source image.
+struct PreparedStudy {
+  StudyAnalysis analysis;              // applies/reason/series filled; no labels yet
+  // Decoded frames of the selected series (modality units), one volume per
+  // series role, each in analysed order; empty when !analysis.applies.
+  std::vector<std::vector<dicom::PixelImage>> volumes;
+  // Headers of those frames, parallel to `volumes`.
+  std::vector<std::vector<dicom::InstanceHeader>> headers;
+  std::vector<Normalisation> volume_stats;  // per volume, for volume_zscore models
+
+  // The model input of items [first, first + count) (per-slice models; a
+  // radiograph has one item), preprocessed exactly as Analyze does.
+  // Errors: those of PreprocessVolumes.
+  absl::StatusOr<Tensor> Input(size_t first, size_t count, const InputSpec& spec) const;
 };
 
 class StudyAnalyzer {
@@ -113,6 +141,10 @@ class StudyAnalyzer {
   // header or from its series (named by SOP Instance UID), or when `instances`
   // is empty; NOT_FOUND when a file is missing; INTERNAL when the model fails.
   absl::StatusOr<StudyAnalysis> Analyze(std::span<const StudyInstance> instances) const;
+
+  // Steps 1-3 of Analyze (headers, selection, pixels) plus the volume
+  // statistics, without running the model. Errors as Analyze, except INTERNAL.
+  absl::StatusOr<PreparedStudy> Prepare(std::span<const StudyInstance> instances) const;
 
   const AnalyzerOptions& options() const { return options_; }
 

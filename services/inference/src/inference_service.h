@@ -1,0 +1,66 @@
+#pragma once
+// The Inference gRPC service (proto/parallax/inference/v1/inference.proto):
+// reads the selected series' instances from a StudySource (ingest), runs
+// each selected model's StudyAnalyzer, and answers per-label findings, the
+// study decision and the measurements. Stateless: any replica answers any
+// call the same way.
+//
+// At most Options::max_concurrent analyses run at once; a call beyond that
+// is refused at once with RESOURCE_EXHAUSTED (the caller retries, possibly on
+// another replica) rather than queued behind work it cannot see.
+//
+// Thread-safety: gRPC calls Analyze/ListModels concurrently; the service
+// holds only immutable models and atomics.
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "loaded_models.h"
+#include "parallax/inference/v1/inference.grpc.pb.h"
+#include "parallax/ingest_client/study_source.h"
+
+namespace prometheus {
+class Registry;
+}
+
+namespace parallax::inference_service {
+
+class InferenceMetrics;
+
+struct InferenceServiceOptions {
+  int max_concurrent = 2;           // analyses at once
+  int instance_read_parallelism = 4;
+  std::string replica;              // reported in AnalyzeResponse.replica
+};
+
+class InferenceService final : public inference::v1::Inference::Service {
+ public:
+  // `models` and `source` must outlive the service; `registry` may be null
+  // (no metrics).
+  InferenceService(const std::vector<LoadedModel>& models, ingest_client::StudySource& source,
+                   InferenceServiceOptions options, prometheus::Registry* registry);
+  ~InferenceService() override;
+
+  grpc::Status Analyze(grpc::ServerContext* context, const inference::v1::AnalyzeRequest* request,
+                       inference::v1::AnalyzeResponse* response) override;
+  grpc::Status ListModels(grpc::ServerContext* context, const inference::v1::ListModelsRequest* request,
+                          inference::v1::ListModelsResponse* response) override;
+
+  // The logic of Analyze without gRPC, for tests and in-process callers.
+  // `deadline` bounds the reads and is checked between models; `cancelled`
+  // (may be null) is polled between stages. Errors as the proto documents.
+  absl::StatusOr<inference::v1::AnalyzeResponse> Run(const inference::v1::AnalyzeRequest& request,
+                                                     ingest_client::Deadline deadline,
+                                                     const std::function<bool()>& cancelled = nullptr);
+
+ private:
+  const LoadedModel* Find(const std::string& model_id) const;
+
+  const std::vector<LoadedModel>& models_;
+  ingest_client::StudySource& source_;
+  InferenceServiceOptions options_;
+  std::unique_ptr<InferenceMetrics> metrics_;
+  std::atomic<int> in_flight_{0};
+};
+
+}  // namespace parallax::inference_service
