@@ -1,8 +1,11 @@
 #pragma once
-// The real (thin) triage service on its own database and port, for tests
-// that follow a study from ingest to triage; and small waiting helpers.
+// The real triage service (and, on request, inference, explainability and
+// the alert-routing recorder) on their own databases and ports, for tests
+// that follow a study from ingest to its stored analysis; and small waiting
+// helpers.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -13,7 +16,16 @@
 #include "ingest_fixture.h"
 #include "parallax/rpc/rpc_server.h"
 #include "parallax/store/testing/fresh_database.h"
-#include "submission_recorder.h"
+#include "analysis_worker.h"
+#include "explainability_service.h"
+#include "inference_service.h"
+#include "loaded_models.h"
+#include "parallax/testing/environment.h"
+#include "route_dispatcher.h"
+#include "route_recorder.h"
+#include "study_plan.h"
+#include "triage_service.h"
+#include "triage_store.h"
 
 namespace parallax::testing {
 
@@ -38,20 +50,77 @@ inline std::string DecodeBase64(const std::string& in) {
   return out;
 }
 
-// The real (thin) triage service on its own database and port.
+// The real triage service on its own database and port; with
+// StartAnalysis(), also real inference and explainability services (the
+// shipped models, in-process gRPC servers reading from ingest), the route
+// recorder, and analysis workers.
 class RunningTriage {
  public:
   explicit RunningTriage(const std::string& address) {
-    auto db = parallax::store::Database::Open({parallax::store::testing::FreshDatabaseUrl("triage"), 2});
+    auto db = parallax::store::Database::Open({parallax::store::testing::FreshDatabaseUrl("triage"), 8});
     REQUIRE(db.ok());
     db_ = std::move(*db);
-    recorder_ = std::make_unique<parallax::triage::SubmissionRecorder>(db_.get());
-    REQUIRE(recorder_->Migrate().ok());
+    auto models = parallax::triage::LoadManifests(ModelsDir());
+    REQUIRE(models.ok());
+    manifests_ = std::move(*models);
+    store_ = std::make_unique<parallax::triage::TriageStore>(db_.get());
+    REQUIRE(store_->Migrate().ok());
+    queue_ = std::make_unique<parallax::triage::JobQueue>(db_.get(), parallax::triage::JobQueueOptions{});
+    service_ = std::make_unique<parallax::triage::TriageService>(db_.get(), store_.get(), queue_.get(), &manifests_);
     server_ = std::make_unique<parallax::rpc::RpcServer>(parallax::rpc::RpcServerOptions{address});
-    server_->Register(recorder_.get(), "parallax.triage.v1.Triage");
+    server_->Register(service_.get(), "parallax.triage.v1.Triage");
     REQUIRE(server_->Start().ok());
   }
-  ~RunningTriage() { server_->Shutdown(); }
+  ~RunningTriage() {
+    stop_ = true;
+    if (waker_) waker_->Shutdown();
+    for (std::thread& t : threads_) t.join();
+    if (dispatcher_) dispatcher_.reset();
+    if (services_) services_->Shutdown();
+    server_->Shutdown();
+  }
+
+  static std::string ModelsDir() { return parallax::testing::SourceDir() + "/models"; }
+
+  // Starts inference + explainability (reading from ingest at
+  // `ingest_address`), the alert-routing recorder and `workers` workers.
+  void StartAnalysis(const std::string& ingest_address, int workers = 1) {
+    source_ = std::make_unique<parallax::ingest_client::IngestStudySource>(parallax::rpc::MakeChannel(ingest_address));
+    inference_ = std::make_unique<parallax::inference_service::InferenceService>(
+        InferenceModels(), *source_,
+        parallax::inference_service::InferenceServiceOptions{.max_concurrent = 4, .instance_read_parallelism = 4,
+                                                             .replica = "test"},
+        nullptr);
+    explainability_ = std::make_unique<parallax::explainability::ExplainabilityService>(
+        ExplainModels(), *source_, parallax::explainability::ExplainabilityServiceOptions{}, nullptr);
+    auto routing_db = parallax::store::Database::Open({parallax::store::testing::FreshDatabaseUrl("alerting"), 2});
+    REQUIRE(routing_db.ok());
+    routing_db_ = std::move(*routing_db);
+    recorder_ = std::make_unique<parallax::alerting::RouteRecorder>(routing_db_.get());
+    REQUIRE(recorder_->Migrate().ok());
+    services_ = std::make_unique<parallax::rpc::RpcServer>(parallax::rpc::RpcServerOptions{"127.0.0.1:0"});
+    services_->Register(inference_.get(), "parallax.inference.v1.Inference");
+    services_->Register(explainability_.get(), "parallax.explainability.v1.Explainability");
+    services_->Register(recorder_.get(), "parallax.alerting.v1.AlertRouting");
+    REQUIRE(services_->Start().ok());
+    const std::string services_address = "127.0.0.1:" + std::to_string(services_->port());
+    auto waker = parallax::triage::JobWaker::Open(db_url(), "triage_jobs");
+    REQUIRE(waker.ok());
+    waker_ = std::move(*waker);
+    auto channel = parallax::rpc::MakeChannel(services_address);
+    for (int i = 0; i < workers; ++i) {
+      parallax::triage::AnalysisWorkerOptions o;
+      o.worker_id = "test-worker-" + std::to_string(i);
+      o.analyze_timeout = std::chrono::seconds(120);
+      o.explain_timeout = std::chrono::seconds(120);
+      workers_.push_back(std::make_unique<parallax::triage::AnalysisWorker>(
+          queue_.get(), waker_.get(), store_.get(), &manifests_, channel, channel, o, nullptr));
+    }
+    for (auto& w : workers_) threads_.emplace_back([this, w = w.get()] { w->Run(stop_); });
+    dispatcher_ = std::make_unique<parallax::triage::RouteDispatcher>(store_.get(), channel,
+                                                                      std::chrono::milliseconds(100));
+    dispatcher_->Start();
+  }
 
   // The manifest triage received for the latest generation of `study_uid`.
   parallax::common::v1::StudyManifest LatestManifest(const std::string& study_uid) {
@@ -81,10 +150,80 @@ class RunningTriage {
     return out;
   }
 
+  // The study's status once its state is no longer queued or running; FAILs after `limit`.
+  parallax::triage::v1::GetStudyStatusResponse WaitForOutcome(const std::string& study_uid,
+                                                              std::chrono::milliseconds limit) {
+    parallax::triage::v1::GetStudyStatusResponse status;
+    const bool done = WaitForCondition(
+        [&] {
+          auto s = store_->Status(study_uid);
+          if (!s.ok()) return false;
+          status = *s;
+          return s->state() != parallax::triage::v1::ANALYSIS_STATE_QUEUED &&
+                 s->state() != parallax::triage::v1::ANALYSIS_STATE_RUNNING;
+        },
+        limit);
+    if (!done) FAIL("study not analysed in time; state " << status.state());
+    return status;
+  }
+
+  // Rows the alert-routing recorder holds for the study.
+  int64_t Routed(const std::string& study_uid) {
+    auto rows = routing_db_->Exec("SELECT count(*) FROM alerting.routed WHERE study_uid = $1", {study_uid});
+    REQUIRE(rows.ok());
+    return *(*rows)[0].GetInt64(0);
+  }
+
+  parallax::store::Database& db() { return *db_; }
+  parallax::triage::TriageStore& store() { return *store_; }
+  parallax::triage::JobQueue& queue() { return *queue_; }
+  const std::vector<parallax::inference::ModelManifest>& manifests() const { return manifests_; }
+  std::string db_url() const { return db_->options().url; }
+
  private:
+  template <class Pred>
+  static bool WaitForCondition(Pred pred, std::chrono::milliseconds limit) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return pred();
+  }
+  static const std::vector<parallax::inference_service::LoadedModel>& InferenceModels() {
+    static const auto models = [] {
+      auto m = parallax::inference_service::LoadModels(ModelsDir(), {});
+      REQUIRE(m.ok());
+      return std::move(*m);
+    }();
+    return models;
+  }
+  static const std::vector<parallax::explainability::ExplainableModel>& ExplainModels() {
+    static const auto models = [] {
+      auto m = parallax::explainability::LoadExplainableModels(ModelsDir(), "cpu", 1);
+      REQUIRE(m.ok());
+      return std::move(*m);
+    }();
+    return models;
+  }
+
   std::unique_ptr<parallax::store::Database> db_;
-  std::unique_ptr<parallax::triage::SubmissionRecorder> recorder_;
+  std::vector<parallax::inference::ModelManifest> manifests_;
+  std::unique_ptr<parallax::triage::TriageStore> store_;
+  std::unique_ptr<parallax::triage::JobQueue> queue_;
+  std::unique_ptr<parallax::triage::TriageService> service_;
   std::unique_ptr<parallax::rpc::RpcServer> server_;
+  std::unique_ptr<parallax::ingest_client::IngestStudySource> source_;
+  std::unique_ptr<parallax::inference_service::InferenceService> inference_;
+  std::unique_ptr<parallax::explainability::ExplainabilityService> explainability_;
+  std::unique_ptr<parallax::store::Database> routing_db_;
+  std::unique_ptr<parallax::alerting::RouteRecorder> recorder_;
+  std::unique_ptr<parallax::rpc::RpcServer> services_;
+  std::unique_ptr<parallax::triage::JobWaker> waker_;
+  std::vector<std::unique_ptr<parallax::triage::AnalysisWorker>> workers_;
+  std::vector<std::thread> threads_;
+  std::unique_ptr<parallax::triage::RouteDispatcher> dispatcher_;
+  std::atomic<bool> stop_{false};
 };
 
 inline std::string StudyUid(IngestFixture& f) {

@@ -1,16 +1,27 @@
-// parallax-triage (thin recorder stage): records the studies ingest submits.
+// parallax-triage: accepts stable studies from ingest, plans and queues
+// their analysis, and runs the analysis workers (Inference, Explainability,
+// then the analysed study to AlertRouting through an outbox).
+#include <unistd.h>
+
+#include <atomic>
 #include <cstring>
 #include <iostream>
+#include <thread>
 
 #include "parallax/log/log.h"
 #include "parallax/metrics/metrics_exposer.h"
 #include "parallax/process/termination.h"
 #include "parallax/rpc/rpc_server.h"
 #include "parallax/store/database.h"
-#include "src/submission_recorder.h"
+#include "src/analysis_worker.h"
+#include "src/route_dispatcher.h"
+#include "src/study_plan.h"
 #include "src/triage_config.h"
+#include "src/triage_metrics.h"
+#include "src/triage_service.h"
 
 int main(int argc, char** argv) {
+  namespace tr = parallax::triage;
   std::string config_path;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) config_path = argv[++i];
@@ -19,8 +30,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  parallax::triage::TriageConfig config;
-  absl::Status s = parallax::triage::LoadTriageConfig(config_path, &config);
+  tr::TriageConfig config;
+  absl::Status s = tr::LoadTriageConfig(config_path, &config);
   if (!s.ok()) {
     std::cerr << "parallax-triage: " << s.message() << "\n";
     return 2;
@@ -29,20 +40,69 @@ int main(int argc, char** argv) {
   parallax::log::ParseLevel(config.log_level, &level);
   parallax::log::Configure("triage", level);
   parallax::process::BlockTerminationSignals();
+  auto fail = [](const absl::Status& st) {
+    parallax::log::Error("triage cannot start", {{"error", std::string(st.message())}});
+    std::cerr << "parallax-triage: " << st.message() << "\n";
+    return 1;
+  };
 
+  auto models = tr::LoadManifests(config.model_dir);
+  if (!models.ok()) return fail(models.status());
   auto exposer = parallax::metrics::MetricsExposer::Start(config.metrics_address);
-  if (!exposer.ok()) { parallax::log::Error("triage cannot start", {{"error", std::string(exposer.status().message())}}); return 1; }
+  if (!exposer.ok()) return fail(exposer.status());
   auto db = parallax::store::Database::Open({config.database_url, config.database_pool_size});
-  if (!db.ok()) { parallax::log::Error("triage cannot start", {{"error", std::string(db.status().message())}}); return 1; }
-  parallax::triage::SubmissionRecorder recorder(db->get());
-  s = recorder.Migrate();
-  if (!s.ok()) { parallax::log::Error("triage cannot start", {{"error", std::string(s.message())}}); return 1; }
+  if (!db.ok()) return fail(db.status());
+  tr::TriageStore store(db->get());
+  if (s = store.Migrate(); !s.ok()) return fail(s);
+  tr::JobQueueOptions queue_options;
+  queue_options.lease_duration = config.lease;
+  queue_options.max_attempts = config.max_attempts;
+  queue_options.backoff_base = config.backoff_base;
+  tr::JobQueue queue(db->get(), queue_options);
+  tr::TriageMetrics metrics((*exposer)->registry());
+
+  std::unique_ptr<tr::JobWaker> waker;
+  std::vector<std::unique_ptr<tr::AnalysisWorker>> workers;
+  std::vector<std::thread> threads;
+  std::atomic<bool> stop{false};
+  if (config.workers > 0) {
+    auto w = tr::JobWaker::Open(config.database_url, queue_options.notify_channel);
+    if (!w.ok()) return fail(w.status());
+    waker = std::move(*w);
+    const std::string prefix = config.worker_name.empty()
+                                   ? std::string(config.grpc_address) + "/" + std::to_string(getpid())
+                                   : config.worker_name;
+    auto inference = parallax::rpc::MakeChannel(config.inference_address);
+    auto explainability = parallax::rpc::MakeChannel(config.explainability_address);
+    for (int i = 0; i < config.workers; ++i) {
+      tr::AnalysisWorkerOptions o;
+      o.worker_id = prefix + "#" + std::to_string(i);
+      o.analyze_timeout = config.analyze_timeout;
+      o.explain_timeout = config.explain_timeout;
+      o.dicom_evidence = config.dicom_evidence;
+      workers.push_back(std::make_unique<tr::AnalysisWorker>(&queue, waker.get(), &store, &*models, inference,
+                                                             explainability, o, &metrics));
+    }
+    for (auto& worker : workers) threads.emplace_back([&stop, w = worker.get()] { w->Run(stop); });
+  }
+  std::unique_ptr<tr::RouteDispatcher> dispatcher;
+  if (!config.alert_routing_address.empty()) {
+    dispatcher = std::make_unique<tr::RouteDispatcher>(&store, parallax::rpc::MakeChannel(config.alert_routing_address));
+    dispatcher->Start();
+  }
+
+  tr::TriageService service(db->get(), &store, &queue, &*models);
   parallax::rpc::RpcServer server({config.grpc_address});
-  server.Register(&recorder, "parallax.triage.v1.Triage");
-  s = server.Start();
-  if (!s.ok()) { parallax::log::Error("triage cannot start", {{"error", std::string(s.message())}}); return 1; }
+  server.Register(&service, "parallax.triage.v1.Triage");
+  if (s = server.Start(); !s.ok()) return fail(s);
+  parallax::log::Info("serving", {{"address", config.grpc_address},
+                                  {"models", static_cast<int>(models->size())},
+                                  {"workers", config.workers}});
   const int received = parallax::process::WaitForTerminationSignal();
   parallax::log::Info("stopping", {{"signal", received}});
   server.Shutdown();
+  stop = true;
+  if (waker) waker->Shutdown();
+  for (std::thread& t : threads) t.join();
   return 0;
 }

@@ -95,8 +95,8 @@ absl::StatusOr<std::string> HeatmapPng(const std::vector<float>& heatmap, int ro
   return EncodePngRgb(columns, rows, rgb);
 }
 
-absl::StatusOr<std::string> OverlayPng(const std::vector<float>& image, const std::vector<float>& heatmap, int rows,
-                                       int columns, const OverlayOptions& options) {
+absl::StatusOr<std::vector<uint8_t>> OverlayRgb(const std::vector<float>& image, const std::vector<float>& heatmap,
+                                                int rows, int columns, const OverlayOptions& options) {
   if (absl::Status s = CheckHeatmap(heatmap, rows, columns, options); !s.ok()) return s;
   if (image.size() != heatmap.size()) {
     return absl::InvalidArgumentError(
@@ -121,7 +121,14 @@ absl::StatusOr<std::string> OverlayPng(const std::vector<float>& image, const st
     const double a = options.min_alpha + (options.max_alpha - options.min_alpha) * (t[i] - 0.1) / 0.9;
     for (int k = 0; k < 3; ++k) rgb[3 * i + k] = static_cast<uint8_t>(std::lround((1 - a) * g + a * c[k]));
   }
-  return EncodePngRgb(columns, rows, rgb);
+  return rgb;
+}
+
+absl::StatusOr<std::string> OverlayPng(const std::vector<float>& image, const std::vector<float>& heatmap, int rows,
+                                       int columns, const OverlayOptions& options) {
+  absl::StatusOr<std::vector<uint8_t>> rgb = OverlayRgb(image, heatmap, rows, columns, options);
+  if (!rgb.ok()) return rgb.status();
+  return EncodePngRgb(columns, rows, *rgb);
 }
 
 }  // namespace parallax::evidence

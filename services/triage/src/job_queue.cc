@@ -1,5 +1,7 @@
 #include "job_queue.h"
 
+#include "parallax/store/bytea.h"
+
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -45,40 +47,6 @@ CREATE INDEX jobs_attention ON triage.jobs (state, updated_at) WHERE state IN ('
 constexpr char kColumns[] =
     "job_id, study_instance_uid, generation, urgency, state, attempts, max_attempts, "
     "coalesce(last_error, ''), coalesce(outcome, '')";
-
-// bytea parameter in PostgreSQL's hex format.
-std::string HexBytea(std::string_view bytes) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out = "\\x";
-  out.reserve(2 + bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
-}
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// A bytea column as PostgreSQL's hex output ("\x0a1b...") back to bytes.
-absl::StatusOr<std::string> FromHexBytea(const std::string& text) {
-  if (text.size() < 2 || text[0] != '\\' || text[1] != 'x' || text.size() % 2 != 0) {
-    return absl::InternalError("triage.jobs.payload: unexpected bytea output format");
-  }
-  std::string out;
-  out.reserve((text.size() - 2) / 2);
-  for (size_t i = 2; i < text.size(); i += 2) {
-    int hi = HexDigit(text[i]), lo = HexDigit(text[i + 1]);
-    if (hi < 0 || lo < 0) return absl::InternalError("triage.jobs.payload: bad hex digit");
-    out.push_back(static_cast<char>(hi << 4 | lo));
-  }
-  return out;
-}
 
 absl::StatusOr<JobState> ParseState(const std::string& s) {
   for (JobState st : {JobState::kQueued, JobState::kRunning, JobState::kDone, JobState::kFailed, JobState::kDead,
@@ -167,7 +135,7 @@ absl::StatusOr<EnqueueResult> JobQueue::Enqueue(std::string_view study_instance_
   if (study_instance_uid.empty()) return absl::InvalidArgumentError("study_instance_uid is required");
   if (generation < 1) return absl::InvalidArgumentError("generation must be >= 1");
   const std::string study(study_instance_uid);
-  const std::string hex_payload = HexBytea(payload);
+  const std::string hex_payload = store::ToByteaHex(payload);
   EnqueueResult result;
   absl::Status s = db_->InTransaction([&](store::Transaction& tx) -> absl::Status {
     result = EnqueueResult{};
@@ -273,7 +241,7 @@ absl::StatusOr<std::optional<ClaimedJob>> JobQueue::Claim(std::string_view worke
     job.attempt = static_cast<int>(row.GetInt64(4).value_or(0));
     job.max_attempts = static_cast<int>(row.GetInt64(5).value_or(0));
     job.lease_token = row.Get(6).value_or("");
-    auto payload = FromHexBytea(row.Get(7).value_or(""));
+    auto payload = store::FromByteaHex(row.Get(7).value_or(""), "triage.jobs.payload");
     if (!payload.ok()) return payload.status();
     job.payload = *std::move(payload);
     claimed = std::move(job);

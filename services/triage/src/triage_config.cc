@@ -11,11 +11,29 @@ absl::Status LoadTriageConfig(const std::string& path, TriageConfig* c) {
   s.Field("metrics_address", &c->metrics_address, "Prometheus metrics host:port");
   s.Field("database_url", &c->database_url, "PostgreSQL URL");
   s.Field("database_pool_size", &c->database_pool_size, "PostgreSQL connections");
+  s.Field("model_dir", &c->model_dir, "model directory (manifests are read)");
+  s.Field("inference_address", &c->inference_address, "Inference gRPC host:port");
+  s.Field("explainability_address", &c->explainability_address, "Explainability gRPC host:port");
+  s.Field("alert_routing_address", &c->alert_routing_address, "AlertRouting gRPC host:port, or empty");
+  s.Field("workers", &c->workers, "analysis worker threads");
+  s.Field("worker_name", &c->worker_name, "lease owner prefix");
+  s.Field("lease", &c->lease, "job lease");
+  s.Field("max_attempts", &c->max_attempts, "attempts before the dead letter state");
+  s.Field("backoff_base", &c->backoff_base, "first retry delay");
+  s.Field("analyze_timeout", &c->analyze_timeout, "Inference.Analyze deadline");
+  s.Field("explain_timeout", &c->explain_timeout, "Explainability.Explain deadline");
+  s.Field("dicom_evidence", &c->dicom_evidence, "make a Secondary Capture per positive finding");
   s.Field("log_level", &c->log_level, "debug | info | warning | error");
   absl::Status st = config::LoadConfig(s, path, "PARALLAX_TRIAGE");
   if (!st.ok()) return st;
   if (c->database_url.empty()) return absl::InvalidArgumentError("config: database_url is required");
-  if (c->database_pool_size < 1) return absl::InvalidArgumentError("config: database_pool_size must be at least 1");
+  if (c->database_pool_size < 2) return absl::InvalidArgumentError("config: database_pool_size must be at least 2");
+  if (c->workers < 0) return absl::InvalidArgumentError("config: workers must not be negative");
+  if (c->lease < std::chrono::milliseconds(300)) return absl::InvalidArgumentError("config: lease must be at least 300ms");
+  if (c->max_attempts < 1) return absl::InvalidArgumentError("config: max_attempts must be at least 1");
+  if (c->analyze_timeout <= std::chrono::milliseconds(0) || c->explain_timeout <= std::chrono::milliseconds(0)) {
+    return absl::InvalidArgumentError("config: analyze_timeout and explain_timeout must be positive");
+  }
   log::Level level;
   if (!log::ParseLevel(c->log_level, &level)) {
     return absl::InvalidArgumentError("config: log_level must be debug, info, warning or error");

@@ -1,6 +1,7 @@
 #pragma once
-// Triage's configuration (thin recorder stage): typed struct, JSON file plus
-// PARALLAX_TRIAGE_* environment overrides, validated at start-up.
+// Triage's configuration: typed struct, JSON file plus PARALLAX_TRIAGE_*
+// environment overrides, validated at start-up.
+#include <chrono>
 #include <string>
 
 #include <absl/status/status.h>
@@ -11,7 +12,19 @@ struct TriageConfig {
   std::string grpc_address = "127.0.0.1:50052";    // Triage gRPC host:port
   std::string metrics_address = "127.0.0.1:9102";  // Prometheus /metrics
   std::string database_url = "postgresql://postgres@127.0.0.1:5432/parallax";
-  int database_pool_size = 4;                      // PostgreSQL connections
+  int database_pool_size = 6;                      // PostgreSQL connections
+  std::string model_dir = "models";                // model manifests (series selection)
+  std::string inference_address = "127.0.0.1:50053";
+  std::string explainability_address = "127.0.0.1:50054";
+  std::string alert_routing_address = "127.0.0.1:50055";  // "" = keep analysed studies in the outbox
+  int workers = 2;                                 // analysis worker threads (0 = submissions only)
+  std::string worker_name = "";                    // lease owner prefix; "" = host:pid
+  std::chrono::milliseconds lease{30000};          // job lease; renewed every third
+  int max_attempts = 5;                            // then the dead letter state
+  std::chrono::milliseconds backoff_base{2000};    // first retry delay, doubling
+  std::chrono::milliseconds analyze_timeout{30000};
+  std::chrono::milliseconds explain_timeout{30000};
+  bool dicom_evidence = true;                      // a Secondary Capture per positive finding
   std::string log_level = "info";                  // debug | info | warning | error
 };
 

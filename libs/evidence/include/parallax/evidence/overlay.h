@@ -57,6 +57,11 @@ absl::StatusOr<std::string> HeatmapPng(const std::vector<float>& heatmap, int ro
 absl::StatusOr<std::string> OverlayPng(const std::vector<float>& image, const std::vector<float>& heatmap, int rows,
                                        int columns, const OverlayOptions& options = {});
 
+// The same blend as OverlayPng as raw pixels: rows x columns x {r, g, b},
+// row-major (what a DICOM Secondary Capture carries). Errors as OverlayPng.
+absl::StatusOr<std::vector<uint8_t>> OverlayRgb(const std::vector<float>& image, const std::vector<float>& heatmap,
+                                                int rows, int columns, const OverlayOptions& options = {});
+
 // The 8-bit greyscale of `image` through `window` (or the 1st..99th
 // percentile when unset), row-major; for callers that draw their own.
 std::vector<uint8_t> WindowToGray(const std::vector<float>& image, const std::optional<Window>& window);

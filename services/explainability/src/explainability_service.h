@@ -1,0 +1,79 @@
+#pragma once
+// The Explainability gRPC service (proto/parallax/explainability/v1):
+// Grad-CAM of one label of one model on the slices a finding came from, the
+// region above a threshold with its centroid, the patient's side, the
+// anatomical zone and the size (libs/evidence), PNG heatmaps and overlays
+// for the UI, and a DICOM Secondary Capture of the overlay for the PACS.
+//
+// Pixels are read from ingest and prepared exactly as inference prepared
+// them (StudyAnalyzer::Prepare), so the explained input is the analysed one.
+// Models are loaded with freeze = false: Grad-CAM needs gradients through
+// head(), which the frozen, optimised modules inference runs do not keep.
+//
+// Thread-safety: gRPC calls Explain concurrently; the service holds only
+// immutable models and an atomic counter.
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <absl/status/statusor.h>
+
+#include "parallax/explainability/v1/explainability.grpc.pb.h"
+#include "parallax/inference/grad_cam.h"
+#include "parallax/inference/model.h"
+#include "parallax/inference/study_analysis.h"
+#include "parallax/ingest_client/study_source.h"
+
+namespace prometheus {
+class Registry;
+}
+
+namespace parallax::explainability {
+
+struct ExplainableModel {
+  std::unique_ptr<inference::Model> model;  // loaded with freeze = false
+  std::unique_ptr<inference::StudyAnalyzer> analyzer;
+};
+
+// Loads every model of `dir` for Grad-CAM (freeze = false). Errors as
+// inference::LoadModelDirectory, naming the file.
+absl::StatusOr<std::vector<ExplainableModel>> LoadExplainableModels(const std::string& dir,
+                                                                   const std::string& device, int intra_op_threads);
+
+struct ExplainabilityServiceOptions {
+  int max_concurrent = 2;
+  int max_slices = 64;                       // Grad-CAM passes per request
+  inference::CamMethod default_method = inference::CamMethod::kGradCam;
+  int instance_read_parallelism = 4;
+};
+
+class ExplainabilityService final : public explainability::v1::Explainability::Service {
+ public:
+  // `models` and `source` must outlive the service; `registry` may be null.
+  ExplainabilityService(const std::vector<ExplainableModel>& models, ingest_client::StudySource& source,
+                        ExplainabilityServiceOptions options, prometheus::Registry* registry);
+  ~ExplainabilityService() override;
+
+  grpc::Status Explain(grpc::ServerContext* context, const explainability::v1::ExplainRequest* request,
+                       explainability::v1::ExplainResponse* response) override;
+
+  // The logic of Explain without gRPC. Errors as the proto documents, plus
+  // FAILED_PRECONDITION when the model does not apply to the series (reason
+  // given) and UNIMPLEMENTED for Grad-CAM++.
+  absl::StatusOr<explainability::v1::ExplainResponse> Run(const explainability::v1::ExplainRequest& request,
+                                                          ingest_client::Deadline deadline);
+
+ private:
+  struct Metrics;
+  const ExplainableModel* Find(const std::string& model_id) const;
+
+  const std::vector<ExplainableModel>& models_;
+  ingest_client::StudySource& source_;
+  ExplainabilityServiceOptions options_;
+  std::unique_ptr<Metrics> metrics_;
+  std::atomic<int> in_flight_{0};
+};
+
+}  // namespace parallax::explainability

@@ -1,0 +1,326 @@
+#include "triage_store.h"
+
+#include <absl/strings/str_cat.h>
+#include <absl/strings/str_join.h>
+#include <absl/strings/str_split.h>
+
+#include "job_queue.h"
+#include "parallax/store/bytea.h"
+
+namespace parallax::triage {
+namespace {
+
+constexpr char kStudiesSql[] = R"sql(
+CREATE TABLE triage.studies (
+  study_uid        text PRIMARY KEY,
+  generation       bigint NOT NULL,
+  state            text NOT NULL CHECK (state IN ('queued','running','analysed','not_applicable','failed')),
+  reason           text NOT NULL DEFAULT '',
+  urgency          integer NOT NULL DEFAULT 0,
+  modality         text NOT NULL DEFAULT '',
+  setting          text NOT NULL DEFAULT 'unknown',
+  decision         text NOT NULL DEFAULT '',
+  positive_labels  text[] NOT NULL DEFAULT '{}',
+  quality_flags    integer[] NOT NULL DEFAULT '{}',
+  submitted_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+  updated_at       timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX studies_worklist ON triage.studies (urgency DESC, submitted_at);
+CREATE TABLE triage.analyses (
+  study_uid          text NOT NULL,
+  generation         bigint NOT NULL,
+  job_id             bigint NOT NULL,
+  state              text NOT NULL,
+  reason             text NOT NULL DEFAULT '',
+  decision           text NOT NULL DEFAULT '',
+  urgency            integer NOT NULL DEFAULT 0,
+  route_request      bytea NOT NULL,
+  inference_response bytea NOT NULL,
+  inference_ms       double precision NOT NULL DEFAULT 0,
+  explain_ms         double precision NOT NULL DEFAULT 0,
+  stored_at          timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (study_uid, generation)
+);
+CREATE TABLE triage.evidence (
+  finding_id              text NOT NULL,
+  source_sop_instance_uid text NOT NULL,
+  study_uid               text NOT NULL,
+  generation              bigint NOT NULL,
+  png                     bytea,
+  overlay_png             bytea,
+  dicom_sop_instance_uid  text,
+  dicom_part10            bytea,
+  PRIMARY KEY (finding_id, source_sop_instance_uid)
+);
+CREATE TABLE triage.route_outbox (
+  id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  study_uid     text NOT NULL,
+  generation    bigint NOT NULL,
+  request       bytea NOT NULL,
+  attempts      integer NOT NULL DEFAULT 0,
+  last_error    text,
+  created_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+  delivered_at  timestamptz
+);
+CREATE INDEX route_outbox_pending ON triage.route_outbox (id) WHERE delivered_at IS NULL;
+)sql";
+
+constexpr char kSubmissionsSql[] = R"sql(
+CREATE TABLE triage.submissions (
+  study_uid        text NOT NULL,
+  generation       bigint NOT NULL,
+  submission_id    text NOT NULL,
+  series_count     integer NOT NULL,
+  instance_count   integer NOT NULL,
+  manifest         bytea NOT NULL,
+  received_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (study_uid, generation)
+);
+)sql";
+
+std::string PgTextArray(const std::vector<std::string>& values) {
+  std::vector<std::string> quoted;
+  for (const std::string& v : values) {
+    std::string q = "\"";
+    for (char c : v) {
+      if (c == '"' || c == '\\') q.push_back('\\');
+      q.push_back(c);
+    }
+    quoted.push_back(q + "\"");
+  }
+  return "{" + absl::StrJoin(quoted, ",") + "}";
+}
+
+std::string PgIntArray(const std::vector<int>& values) { return "{" + absl::StrJoin(values, ",") + "}"; }
+
+// PostgreSQL's text output of a simple array ({a,"b c"}) back to strings.
+std::vector<std::string> ParseTextArray(const std::string& text) {
+  std::vector<std::string> out;
+  if (text.size() < 2) return out;
+  std::string cur;
+  bool quoted = false, in_item = false;
+  for (size_t i = 1; i + 1 < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '\\' && i + 2 < text.size()) cur.push_back(text[++i]);
+      else if (c == '"') quoted = false;
+      else cur.push_back(c);
+    } else if (c == '"') {
+      quoted = in_item = true;
+    } else if (c == ',') {
+      out.push_back(cur);
+      cur.clear();
+      in_item = false;
+    } else {
+      cur.push_back(c);
+      in_item = true;
+    }
+  }
+  if (in_item || !cur.empty()) out.push_back(cur);
+  return out;
+}
+
+triage::v1::AnalysisState StateOf(const std::string& s) {
+  if (s == "queued") return triage::v1::ANALYSIS_STATE_QUEUED;
+  if (s == "running") return triage::v1::ANALYSIS_STATE_RUNNING;
+  if (s == "analysed") return triage::v1::ANALYSIS_STATE_ANALYSED;
+  if (s == "not_applicable") return triage::v1::ANALYSIS_STATE_NOT_APPLICABLE;
+  if (s == "failed") return triage::v1::ANALYSIS_STATE_FAILED;
+  return triage::v1::ANALYSIS_STATE_UNSPECIFIED;
+}
+
+const char* StateName(triage::v1::AnalysisState s) {
+  switch (s) {
+    case triage::v1::ANALYSIS_STATE_QUEUED: return "queued";
+    case triage::v1::ANALYSIS_STATE_RUNNING: return "running";
+    case triage::v1::ANALYSIS_STATE_ANALYSED: return "analysed";
+    case triage::v1::ANALYSIS_STATE_NOT_APPLICABLE: return "not_applicable";
+    case triage::v1::ANALYSIS_STATE_FAILED: return "failed";
+    default: return "";
+  }
+}
+
+constexpr char kStatusColumns[] =
+    "study_uid, generation, state, reason, urgency, modality, setting, decision, positive_labels, quality_flags";
+
+triage::v1::GetStudyStatusResponse StatusOf(const store::Row& row) {
+  triage::v1::GetStudyStatusResponse r;
+  r.set_study_instance_uid(row.Get(0).value_or(""));
+  r.set_generation(row.GetInt64(1).value_or(0));
+  r.set_state(StateOf(row.Get(2).value_or("")));
+  r.set_reason(row.Get(3).value_or(""));
+  r.set_urgency(static_cast<int32_t>(row.GetInt64(4).value_or(0)));
+  r.set_modality(row.Get(5).value_or(""));
+  r.set_patient_setting(row.Get(6).value_or(""));
+  r.set_decision(row.Get(7).value_or(""));
+  for (const std::string& l : ParseTextArray(row.Get(8).value_or("{}"))) r.add_positive_labels(l);
+  for (const std::string& q : ParseTextArray(row.Get(9).value_or("{}"))) {
+    if (!q.empty()) r.add_quality_flags(static_cast<common::v1::QualityFlag>(std::stoi(q)));
+  }
+  return r;
+}
+
+}  // namespace
+
+std::vector<store::Migration> TriageMigrations() {
+  std::vector<store::Migration> m = {{1, "submitted studies", kSubmissionsSql}};
+  for (store::Migration q : JobQueue::Migrations(2)) m.push_back(std::move(q));
+  m.push_back({static_cast<int>(m.size()) + 1, "studies, analyses, evidence, route outbox", kStudiesSql});
+  return m;
+}
+
+absl::Status TriageStore::Migrate() { return store::ApplyMigrations(*db_, "triage", TriageMigrations()); }
+
+absl::StatusOr<bool> TriageStore::RecordSubmission(store::Transaction& txn,
+                                                   const triage::v1::SubmitStudyRequest& request,
+                                                   const std::string& state, const std::string& reason,
+                                                   int urgency, const std::string& modality,
+                                                   const std::string& setting, const std::vector<int>& quality_flags) {
+  const auto& study = request.study();
+  int instances = 0;
+  for (const auto& series : study.series()) instances += series.instances_size();
+  auto rows = txn.Exec(
+      "INSERT INTO triage.submissions (study_uid, generation, submission_id, series_count, instance_count, manifest) "
+      "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (study_uid, generation) DO NOTHING",
+      {study.study_instance_uid(), static_cast<long long>(study.generation()), request.submission_id(),
+       study.series_size(), instances, store::ToByteaHex(study.SerializeAsString())});
+  if (!rows.ok()) return rows.status();
+  const bool fresh = rows->affected_rows() == 1;
+  if (!fresh) return false;
+  auto upsert = txn.Exec(
+      "INSERT INTO triage.studies (study_uid, generation, state, reason, urgency, modality, setting, quality_flags) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::integer[]) "
+      "ON CONFLICT (study_uid) DO UPDATE SET generation = EXCLUDED.generation, state = EXCLUDED.state, "
+      "reason = EXCLUDED.reason, urgency = EXCLUDED.urgency, modality = EXCLUDED.modality, "
+      "setting = EXCLUDED.setting, quality_flags = EXCLUDED.quality_flags, decision = '', positive_labels = '{}', "
+      "submitted_at = clock_timestamp(), updated_at = clock_timestamp() "
+      "WHERE triage.studies.generation < EXCLUDED.generation",
+      {study.study_instance_uid(), static_cast<long long>(study.generation()), state, reason, urgency, modality,
+       setting, PgIntArray(quality_flags)});
+  if (!upsert.ok()) return upsert.status();
+  return true;
+}
+
+absl::Status TriageStore::MarkRunning(const std::string& study_uid, int64_t generation) {
+  auto rows = db_->Exec(
+      "UPDATE triage.studies SET state = 'running', updated_at = clock_timestamp() "
+      "WHERE study_uid = $1 AND generation = $2 AND state = 'queued'",
+      {study_uid, static_cast<long long>(generation)});
+  return rows.status();
+}
+
+absl::Status TriageStore::StoreAnalysis(store::Transaction& txn, const AnalysisRecord& r) {
+  auto inserted = txn.Exec(
+      "INSERT INTO triage.analyses (study_uid, generation, job_id, state, reason, decision, urgency, route_request, "
+      "inference_response, inference_ms, explain_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+      {r.study_instance_uid, static_cast<long long>(r.generation), static_cast<long long>(r.job_id), r.state,
+       r.reason, r.decision, r.urgency, store::ToByteaHex(r.route.SerializeAsString()),
+       store::ToByteaHex(r.inference_response), r.inference_ms, r.explain_ms});
+  if (!inserted.ok()) return inserted.status();
+  for (const StoredEvidence& e : r.evidence) {
+    auto ev = txn.Exec(
+        "INSERT INTO triage.evidence (finding_id, source_sop_instance_uid, study_uid, generation, png, overlay_png, "
+        "dicom_sop_instance_uid, dicom_part10) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+        "ON CONFLICT (finding_id, source_sop_instance_uid) DO NOTHING",
+        {e.finding_id, e.source_sop_instance_uid, r.study_instance_uid, static_cast<long long>(r.generation),
+         e.png.empty() ? store::Param::Null() : store::Param(store::ToByteaHex(e.png)),
+         e.overlay_png.empty() ? store::Param::Null() : store::Param(store::ToByteaHex(e.overlay_png)),
+         e.dicom_sop_instance_uid.empty() ? store::Param::Null() : store::Param(e.dicom_sop_instance_uid),
+         e.dicom_part10.empty() ? store::Param::Null() : store::Param(store::ToByteaHex(e.dicom_part10))});
+    if (!ev.ok()) return ev.status();
+  }
+  if (r.state == "analysed" && r.route_to_alerting) {
+    auto outbox = txn.Exec(
+        "INSERT INTO triage.route_outbox (study_uid, generation, request) VALUES ($1, $2, $3)",
+        {r.study_instance_uid, static_cast<long long>(r.generation), store::ToByteaHex(r.route.SerializeAsString())});
+    if (!outbox.ok()) return outbox.status();
+  }
+  std::vector<int> flags = r.quality_flags;
+  auto study = txn.Exec(
+      "UPDATE triage.studies SET state = $3, reason = $4, decision = $5, urgency = $6, positive_labels = $7::text[], "
+      "quality_flags = $8::integer[], updated_at = clock_timestamp() WHERE study_uid = $1 AND generation = $2",
+      {r.study_instance_uid, static_cast<long long>(r.generation), r.state, r.reason, r.decision, r.urgency,
+       PgTextArray(r.positive_labels), PgIntArray(flags)});
+  return study.status();
+}
+
+absl::Status TriageStore::MarkFailed(const std::string& study_uid, int64_t generation, const std::string& reason) {
+  auto rows = db_->Exec(
+      "UPDATE triage.studies SET state = 'failed', reason = $3, updated_at = clock_timestamp() "
+      "WHERE study_uid = $1 AND generation = $2",
+      {study_uid, static_cast<long long>(generation), reason});
+  return rows.status();
+}
+
+absl::StatusOr<triage::v1::GetStudyStatusResponse> TriageStore::Status(const std::string& study_uid) {
+  auto rows = db_->Exec(absl::StrCat("SELECT ", kStatusColumns, " FROM triage.studies WHERE study_uid = $1"),
+                        {study_uid});
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return absl::NotFoundError("study was never submitted");
+  return StatusOf((*rows)[0]);
+}
+
+absl::StatusOr<std::vector<triage::v1::GetStudyStatusResponse>> TriageStore::Worklist(
+    const triage::v1::ListWorklistRequest& r) {
+  const int limit = r.limit() > 0 ? std::min(r.limit(), 500) : 100;
+  auto rows = db_->Exec(
+      absl::StrCat("SELECT ", kStatusColumns,
+                   " FROM triage.studies WHERE ($1 = '' OR modality = $1) AND ($2 = '' OR state = $2) "
+                   "ORDER BY urgency DESC, submitted_at LIMIT $3"),
+      {r.modality(), std::string(StateName(r.state())), limit});
+  if (!rows.ok()) return rows.status();
+  std::vector<triage::v1::GetStudyStatusResponse> out;
+  for (const store::Row& row : *rows) out.push_back(StatusOf(row));
+  return out;
+}
+
+absl::StatusOr<alerting::v1::RouteRequest> TriageStore::Analysis(const std::string& study_uid, int64_t generation) {
+  auto rows = db_->Exec("SELECT route_request FROM triage.analyses WHERE study_uid = $1 AND generation = $2",
+                        {study_uid, static_cast<long long>(generation)});
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return absl::NotFoundError("no analysis stored for this study generation");
+  auto bytes = store::FromByteaHex((*rows)[0].Get(0).value_or(""), "triage.analyses.route_request");
+  if (!bytes.ok()) return bytes.status();
+  alerting::v1::RouteRequest request;
+  if (!request.ParseFromString(*bytes)) return absl::InternalError("triage.analyses.route_request does not parse");
+  return request;
+}
+
+absl::StatusOr<int64_t> TriageStore::CountAnalyses(const std::string& study_uid) {
+  auto rows = db_->Exec("SELECT count(*) FROM triage.analyses WHERE study_uid = $1", {study_uid});
+  if (!rows.ok()) return rows.status();
+  return (*rows)[0].GetInt64(0);
+}
+
+absl::StatusOr<std::vector<TriageStore::OutboxEntry>> TriageStore::PendingRoutes(int limit) {
+  auto rows = db_->Exec(
+      "SELECT id, request, attempts FROM triage.route_outbox WHERE delivered_at IS NULL ORDER BY id LIMIT $1",
+      {limit});
+  if (!rows.ok()) return rows.status();
+  std::vector<OutboxEntry> out;
+  for (const store::Row& row : *rows) {
+    OutboxEntry e;
+    e.id = row.GetInt64(0).value_or(0);
+    auto bytes = store::FromByteaHex(row.Get(1).value_or(""), "triage.route_outbox.request");
+    if (!bytes.ok()) return bytes.status();
+    if (!e.request.ParseFromString(*bytes)) return absl::InternalError("triage.route_outbox.request does not parse");
+    e.attempts = static_cast<int>(row.GetInt64(2).value_or(0));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+absl::Status TriageStore::MarkRouted(int64_t id) {
+  return db_->Exec("UPDATE triage.route_outbox SET delivered_at = clock_timestamp(), attempts = attempts + 1 "
+                   "WHERE id = $1",
+                   {static_cast<long long>(id)})
+      .status();
+}
+
+absl::Status TriageStore::MarkRouteFailed(int64_t id, const std::string& error) {
+  return db_->Exec("UPDATE triage.route_outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
+                   {static_cast<long long>(id), error.substr(0, 1000)})
+      .status();
+}
+
+}  // namespace parallax::triage

@@ -1,0 +1,107 @@
+#pragma once
+// Triage's tables (schema `triage`, migrations in one list):
+//   v1 submissions  every SubmitStudy, idempotent per (study, generation)
+//   v2 jobs         the analysis queue (job_queue.h)
+//   v3 studies      one row per study: its latest generation's state,
+//                   urgency, decision and flags (the worklist)
+//      analyses     exactly one stored analysis per (study, generation)
+//      evidence     heatmap PNGs and DICOM evidence per finding and slice
+//      route_outbox analysed studies waiting for AlertRouting.Route
+// Thread-safe (Database is).
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <absl/status/statusor.h>
+
+#include "parallax/alerting/v1/alert_routing.pb.h"
+#include "parallax/store/database.h"
+#include "parallax/store/migrations.h"
+#include "parallax/triage/v1/triage.pb.h"
+
+namespace parallax::triage {
+
+// Every migration of the triage schema, in order.
+std::vector<store::Migration> TriageMigrations();
+
+// One finding's visual evidence as stored.
+struct StoredEvidence {
+  std::string finding_id;
+  std::string source_sop_instance_uid;
+  std::string png;          // colour-mapped heatmap
+  std::string overlay_png;  // heatmap over the image
+  std::string dicom_sop_instance_uid;  // Secondary Capture, when made
+  std::string dicom_part10;
+};
+
+// The analysis of one study generation as the worker stores it.
+struct AnalysisRecord {
+  std::string study_instance_uid;
+  int64_t generation = 0;
+  int64_t job_id = 0;
+  std::string state;     // "analysed" | "not_applicable" | "failed"
+  std::string reason;    // for not_applicable / failed
+  std::string decision;  // "positive" | "negative" | "indeterminate" | ""
+  int urgency = 0;
+  std::vector<std::string> positive_labels;
+  std::vector<int> quality_flags;
+  alerting::v1::RouteRequest route;  // findings with their evidence, for alert routing
+  std::string inference_response;    // serialized AnalyzeResponse
+  double inference_ms = 0;
+  double explain_ms = 0;
+  std::vector<StoredEvidence> evidence;
+  bool route_to_alerting = true;     // false for a superseded generation
+};
+
+class TriageStore {
+ public:
+  explicit TriageStore(store::Database* db) : db_(db) {}
+
+  absl::Status Migrate();
+
+  // Records a submission and the study row (state queued, or not_applicable
+  // with `reason`), inside `txn`. Returns true when this (study, generation)
+  // is new. A lower generation than the study's latest is recorded but does
+  // not change the study row.
+  absl::StatusOr<bool> RecordSubmission(store::Transaction& txn, const triage::v1::SubmitStudyRequest& request,
+                                        const std::string& state, const std::string& reason, int urgency,
+                                        const std::string& modality, const std::string& setting,
+                                        const std::vector<int>& quality_flags);
+
+  // Marks the study's `generation` running (when it is still the latest).
+  absl::Status MarkRunning(const std::string& study_uid, int64_t generation);
+
+  // Stores the analysis, its evidence and a route outbox entry inside `txn`
+  // (the job queue's Complete transaction) and updates the study row when
+  // `record.generation` is its latest. ALREADY_EXISTS when an analysis of this
+  // (study, generation) is already stored.
+  absl::Status StoreAnalysis(store::Transaction& txn, const AnalysisRecord& record);
+
+  // Marks the study failed (dead-lettered) with a reason, when `generation`
+  // is still its latest.
+  absl::Status MarkFailed(const std::string& study_uid, int64_t generation, const std::string& reason);
+
+  absl::StatusOr<triage::v1::GetStudyStatusResponse> Status(const std::string& study_uid);
+  absl::StatusOr<std::vector<triage::v1::GetStudyStatusResponse>> Worklist(const triage::v1::ListWorklistRequest& r);
+
+  // The stored analysis of (study, generation), as the RouteRequest handed to
+  // alert routing. NOT_FOUND when none is stored.
+  absl::StatusOr<alerting::v1::RouteRequest> Analysis(const std::string& study_uid, int64_t generation);
+  absl::StatusOr<int64_t> CountAnalyses(const std::string& study_uid);
+
+  // Route outbox: the oldest undelivered entries, and marking one done/failed.
+  struct OutboxEntry {
+    int64_t id = 0;
+    alerting::v1::RouteRequest request;
+    int attempts = 0;
+  };
+  absl::StatusOr<std::vector<OutboxEntry>> PendingRoutes(int limit);
+  absl::Status MarkRouted(int64_t id);
+  absl::Status MarkRouteFailed(int64_t id, const std::string& error);
+
+ private:
+  store::Database* db_;
+};
+
+}  // namespace parallax::triage
