@@ -83,11 +83,13 @@ class RunningTriage {
   static std::string ModelsDir() { return parallax::testing::SourceDir() + "/models"; }
 
   // Starts inference + explainability (reading from ingest at
-  // `ingest_address`), the alert-routing recorder and `workers` workers.
-  void StartAnalysis(const std::string& ingest_address, int workers = 1) {
+  // `ingest_address`; inference through `inference_source` instead when
+  // given), the alert-routing recorder and `workers` workers.
+  void StartAnalysis(const std::string& ingest_address, int workers = 1,
+                     parallax::ingest_client::StudySource* inference_source = nullptr) {
     source_ = std::make_unique<parallax::ingest_client::IngestStudySource>(parallax::rpc::MakeChannel(ingest_address));
     inference_ = std::make_unique<parallax::inference_service::InferenceService>(
-        InferenceModels(), *source_,
+        InferenceModels(), inference_source != nullptr ? *inference_source : *source_,
         parallax::inference_service::InferenceServiceOptions{.max_concurrent = 4, .instance_read_parallelism = 4,
                                                              .replica = "test"},
         nullptr);
@@ -103,24 +105,31 @@ class RunningTriage {
     services_->Register(explainability_.get(), "parallax.explainability.v1.Explainability");
     services_->Register(recorder_.get(), "parallax.alerting.v1.AlertRouting");
     REQUIRE(services_->Start().ok());
-    const std::string services_address = "127.0.0.1:" + std::to_string(services_->port());
+    services_address_ = "127.0.0.1:" + std::to_string(services_->port());
     auto waker = parallax::triage::JobWaker::Open(db_url(), "triage_jobs");
     REQUIRE(waker.ok());
     waker_ = std::move(*waker);
-    auto channel = parallax::rpc::MakeChannel(services_address);
-    for (int i = 0; i < workers; ++i) {
-      parallax::triage::AnalysisWorkerOptions o;
-      o.worker_id = "test-worker-" + std::to_string(i);
-      o.analyze_timeout = std::chrono::seconds(120);
-      o.explain_timeout = std::chrono::seconds(120);
-      workers_.push_back(std::make_unique<parallax::triage::AnalysisWorker>(
-          queue_.get(), waker_.get(), store_.get(), &manifests_, channel, channel, o, nullptr));
-    }
-    for (auto& w : workers_) threads_.emplace_back([this, w = w.get()] { w->Run(stop_); });
-    dispatcher_ = std::make_unique<parallax::triage::RouteDispatcher>(store_.get(), channel,
-                                                                      std::chrono::milliseconds(100));
+    for (int i = 0; i < workers; ++i) AddWorker();
+    dispatcher_ = std::make_unique<parallax::triage::RouteDispatcher>(
+        store_.get(), parallax::rpc::MakeChannel(services_address_), std::chrono::milliseconds(100));
     dispatcher_->Start();
   }
+
+  // One more in-process analysis worker thread (after StartAnalysis).
+  void AddWorker() {
+    auto channel = parallax::rpc::MakeChannel(services_address_);
+    parallax::triage::AnalysisWorkerOptions o;
+    o.worker_id = "test-worker-" + std::to_string(workers_.size());
+    o.analyze_timeout = std::chrono::seconds(120);
+    o.explain_timeout = std::chrono::seconds(120);
+    o.idle_poll = std::chrono::milliseconds(500);
+    workers_.push_back(std::make_unique<parallax::triage::AnalysisWorker>(
+        queue_.get(), waker_.get(), store_.get(), &manifests_, channel, channel, o, nullptr));
+    threads_.emplace_back([this, w = workers_.back().get()] { w->Run(stop_); });
+  }
+
+  // host:port of the in-process inference, explainability and alert-routing services.
+  const std::string& services_address() const { return services_address_; }
 
   // The manifest triage received for the latest generation of `study_uid`.
   parallax::common::v1::StudyManifest LatestManifest(const std::string& study_uid) {
@@ -219,6 +228,7 @@ class RunningTriage {
   std::unique_ptr<parallax::store::Database> routing_db_;
   std::unique_ptr<parallax::alerting::RouteRecorder> recorder_;
   std::unique_ptr<parallax::rpc::RpcServer> services_;
+  std::string services_address_;
   std::unique_ptr<parallax::triage::JobWaker> waker_;
   std::vector<std::unique_ptr<parallax::triage::AnalysisWorker>> workers_;
   std::vector<std::thread> threads_;
