@@ -149,6 +149,11 @@ absl::StatusOr<Tensor> PreparedStudy::Input(size_t first, size_t count, const In
 absl::StatusOr<StudyAnalysis> StudyAnalyzer::Analyze(std::span<const StudyInstance> instances) const {
   absl::StatusOr<PreparedStudy> prepared = Prepare(instances);
   if (!prepared.ok()) return prepared.status();
+  return AnalyzePrepared(*std::move(prepared));
+}
+
+absl::StatusOr<StudyAnalysis> StudyAnalyzer::AnalyzePrepared(PreparedStudy prepared_study) const {
+  PreparedStudy* prepared = &prepared_study;
   StudyAnalysis& out = prepared->analysis;
   if (!out.applies) return std::move(out);
   const ModelManifest& manifest = model_.manifest();

@@ -10,6 +10,7 @@
 
 #include "finding_mapping.h"
 #include "inference_metrics.h"
+#include "quality_gate.h"
 #include "parallax/log/log.h"
 #include "parallax/status/grpc_status.h"
 
@@ -170,9 +171,23 @@ absl::StatusOr<inference::v1::AnalyzeResponse> InferenceService::Run(const infer
     for (size_t i = 0; i < bytes->size(); ++i) instances[i].bytes = (*bytes)[i];
 
     inference::v1::ModelResult result;
-    absl::StatusOr<inference::StudyAnalysis> analysis = loaded.analyzer->Analyze(instances);
+    QualityResult quality;
+    absl::StatusOr<inference::StudyAnalysis> analysis;
+    absl::StatusOr<inference::PreparedStudy> prepared = loaded.analyzer->Prepare(instances);
+    if (prepared.ok()) {
+      quality = AssessQuality(model_manifest, *prepared);
+      analysis = loaded.analyzer->AnalyzePrepared(*std::move(prepared));
+    } else {
+      analysis = prepared.status();
+    }
     if (analysis.ok()) {
-      result = ToModelResult(model_manifest, *analysis, study, flags);
+      std::vector<common::v1::QualityFlag> model_flags = flags;
+      for (common::v1::QualityFlag q : quality.flags) {
+        if (std::find(model_flags.begin(), model_flags.end(), q) == model_flags.end()) model_flags.push_back(q);
+      }
+      result = ToModelResult(model_manifest, *analysis, study, model_flags);
+      for (common::v1::QualityFlag q : quality.flags) result.add_quality_flags(q);
+      for (const std::string& note : quality.notes) result.add_quality_notes(note);
     } else if (analysis.status().code() == absl::StatusCode::kInvalidArgument ||
                analysis.status().code() == absl::StatusCode::kNotFound) {
       result = FailedModelResult(model_manifest, inference::v1::MODEL_OUTCOME_REJECTED_INPUT,

@@ -235,6 +235,35 @@ TEST_CASE("beyond its concurrency limit the replica refuses at once, and a passe
   CHECK(late.status().code() == absl::StatusCode::kDeadlineExceeded);
 }
 
+TEST_CASE("a motion-blurred film is analysed and its findings carry the quality flag", "[inference][slow]") {
+  ph::ChestXrayOptions o = Chest(900017, {"Pneumothorax"});
+  o.defects = {"motion_blur"};
+  parallax::testing::TempDir tmp;
+  Written w = Write(ph::MakeChestXray(o), 900017, tmp.path());
+  FileStudySource source(w.files);
+  InferenceService service(Models(), source, {}, nullptr);
+  auto r = service.Run(Request(w, "parallax.cxr"), In(std::chrono::seconds(60)));
+  REQUIRE(r.ok());
+  const auto& result = r->results(0);
+  REQUIRE(result.outcome() == inference::v1::MODEL_OUTCOME_OK);
+  auto has_motion = [](const auto& flags) {
+    return std::find(flags.begin(), flags.end(), common::v1::QUALITY_FLAG_MOTION_ARTEFACT) != flags.end();
+  };
+  CHECK(has_motion(result.quality_flags()));
+  REQUIRE(result.quality_notes_size() >= 1);
+  for (const auto& f : result.findings()) CHECK(has_motion(f.quality_flags()));
+
+  // Its clean twin carries no flag.
+  o.defects.clear();
+  parallax::testing::TempDir tmp2;
+  Written clean = Write(ph::MakeChestXray(o), 900018, tmp2.path());
+  FileStudySource clean_source(clean.files);
+  InferenceService clean_service(Models(), clean_source, {}, nullptr);
+  auto c = clean_service.Run(Request(clean, "parallax.cxr"), In(std::chrono::seconds(60)));
+  REQUIRE(c.ok());
+  CHECK(c->results(0).quality_flags().empty());
+}
+
 TEST_CASE("a model directory with a broken model refuses to load, naming the file", "[inference]") {
   parallax::testing::TempDir tmp;
   const fs::path models = fs::path(parallax::testing::SourceDir()) / "models";

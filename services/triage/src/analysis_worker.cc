@@ -290,6 +290,13 @@ absl::Status AnalysisWorker::Process(const ClaimedJob& job) {
     if (f.positive()) record.positive_labels.push_back(f.label());
   }
   record.quality_flags.assign(plan.quality_flags.begin(), plan.quality_flags.end());
+  for (const inf::ModelResult& r : analysis.results()) {  // the image-quality gate's flags
+    for (int q : r.quality_flags()) {
+      if (std::find(record.quality_flags.begin(), record.quality_flags.end(), q) == record.quality_flags.end()) {
+        record.quality_flags.push_back(q);
+      }
+    }
+  }
   record.urgency = FinalUrgency(InitialUrgency(plan.setting, plan.modality, plan.head), findings,
                                 analysis.decision() == inf::STUDY_DECISION_INDETERMINATE, options_.urgency);
   // What alert routing receives.
@@ -298,7 +305,7 @@ absl::Status AnalysisWorker::Process(const ClaimedJob& job) {
   record.route.mutable_study()->set_generation(job.generation);
   *record.route.mutable_manifest() = manifest;
   for (const common::v1::Finding& f : findings) *record.route.add_findings() = f;
-  for (common::v1::QualityFlag q : plan.quality_flags) record.route.add_quality_flags(q);
+  for (int q : record.quality_flags) record.route.add_quality_flags(static_cast<common::v1::QualityFlag>(q));
   record.route.set_urgency(record.urgency);
   record.route.set_job_id(std::to_string(job.job_id));
   *record.route.mutable_analysed_at() = analysis.has_analysed_at()

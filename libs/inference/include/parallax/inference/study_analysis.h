@@ -146,6 +146,10 @@ class StudyAnalyzer {
   // statistics, without running the model. Errors as Analyze, except INTERNAL.
   absl::StatusOr<PreparedStudy> Prepare(std::span<const StudyInstance> instances) const;
 
+  // Steps 4-6 of Analyze on a study Prepare() returned (so a caller can look
+  // at the pixels, e.g. a quality gate, without decoding them twice).
+  absl::StatusOr<StudyAnalysis> AnalyzePrepared(PreparedStudy prepared) const;
+
   const AnalyzerOptions& options() const { return options_; }
 
  private:
