@@ -7,18 +7,22 @@ Usage:
                           [--batch-size B] [--lr LR] [--version V]
                           [--max-fp-per-1000 1.2] [--calibration-fraction 0.2]
                           [--calibration-data PREFIX] [--any-label NAME]
-                          [--stem-stride 1|2]
+                          [--stem-stride 1|2] [--features-after block1conv|block1|..|block4|last]
 
 PREFIX is what parallax-prepare-training wrote (PREFIX.x.f32, PREFIX.y.f32,
 PREFIX.json); the manifest is the same one given to it (its input spec and
 labels decided the arrays). Writes
 
   DIR/<id>.pt    TorchScript honouring the Parallax model contract
-                 (ARCHITECTURE.md, Models): features(x) = the third conv
-                 block's activation (1/8 resolution; 1/16 with --stem-stride
-                 2), head(f) = the last blocks, global average pool and a
-                 linear layer -> logits, forward(x) = head(features(x)). Not frozen: the C++ side
-                 (Model::Load) freezes.
+                 (ARCHITECTURE.md, Models): features(x) = the activation
+                 after conv block --features-after (default block1: 1/2 of
+                 the input resolution, 1/4 with --stem-stride 2; `last` is
+                 the map right before global average pooling), head(f) =
+                 the remaining blocks, global average pool and a linear
+                 layer -> logits, forward(x) = head(features(x)). The split
+                 decides what Grad-CAM/LayerCAM explains, not the weights
+                 (scripts/models/resplit.py moves it on a trained model).
+                 Not frozen: the C++ side (Model::Load) freezes.
   DIR/<id>.json  the input manifest with per-label operating points, a new
                  version and a new device_uid ("2.25." + a random UUID as an
                  integer: it changes with every retraining, as required).
@@ -69,17 +73,36 @@ class ConvBlock(nn.Module):
         self.bn = nn.BatchNorm2d(cout)
         self.pool = nn.MaxPool2d(2)
 
+    @torch.jit.export
+    def activation(self, x: torch.Tensor) -> torch.Tensor:
+        # The block before its max-pool.
+        return torch.relu(self.bn(self.conv(x)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(torch.relu(self.bn(self.conv(x))))
+        return self.pool(self.activation(x))
+
+
+# Where features() ends (the activations Grad-CAM explains): block1conv is
+# block 1 before its max-pool (the input resolution, 1/2 with a strided
+# stem), block1..block4 after that block's pool (1/2, 1/4, 1/8, 1/16; twice
+# as coarse with a strided stem), last after `last` (the map right before
+# global average pooling, where Grad-CAM is classic CAM). The weights do not
+# depend on it: scripts/models/resplit.py moves the split of a trained model.
+FEATURE_SPLITS = {"block1conv": 0, "block1": 1, "block2": 2, "block3": 3, "block4": 4, "last": 5}
 
 
 class SmallCnn(nn.Module):
     """A few conv blocks, BatchNorm, global average pool + linear head."""
 
-    def __init__(self, channels: int, labels: int, widths=(16, 32, 64, 96), stem_stride: int = 1):
+    __constants__ = ["split"]
+
+    def __init__(self, channels: int, labels: int, widths=(16, 32, 64, 96), stem_stride: int = 1,
+                 features_after: str = "block1"):
         super().__init__()
         if len(widths) != 4:
-            raise ValueError("SmallCnn has four blocks (features() splits after the third)")
+            raise ValueError("SmallCnn has four blocks")
+        if features_after not in FEATURE_SPLITS:
+            raise ValueError(f"features_after must be one of {sorted(FEATURE_SPLITS)}")
         blocks = []
         cin = channels
         for i, w in enumerate(widths):
@@ -93,17 +116,33 @@ class SmallCnn(nn.Module):
                                   nn.BatchNorm2d(cin), nn.ReLU())
         self.dropout = nn.Dropout(0.2)
         self.fc = nn.Linear(cin, labels)
+        self.split = FEATURE_SPLITS[features_after]
 
-    # The split point of the contract: features() ends after the third block
-    # (1/8 of the input resolution, or 1/16 with a strided stem), so Grad-CAM
-    # maps are twice as fine as at the last block; head() runs the rest.
+    # The split point of the contract (forward == head(features)). Default
+    # block1: on the calibration phantoms LayerCAM's peak lands in the lesion
+    # most often there (block2 for the chest model); at block3 and at `last`
+    # Grad-CAM's peak misses most lesions (models/README.md, Evidence maps).
     @torch.jit.export
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.blocks[2](self.blocks[1](self.blocks[0](x)))
+        if self.split == 0:
+            return self.blocks[0].activation(x)
+        for i, block in enumerate(self.blocks):
+            if i < self.split:
+                x = block(x)
+        if self.split > 4:
+            x = self.last(x)
+        return x
 
     @torch.jit.export
     def head(self, f: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(self.last(self.blocks[3](f)).mean(dim=[2, 3])))
+        if self.split == 0:
+            f = self.blocks[0].pool(f)
+        for i, block in enumerate(self.blocks):
+            if i >= max(self.split, 1):
+                f = block(f)
+        if self.split <= 4:
+            f = self.last(f)
+        return self.fc(self.dropout(f.mean(dim=[2, 3])))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -225,6 +264,8 @@ def main() -> int:
                     help="PREFIX of a separate calibration set (else --calibration-fraction of --data)")
     ap.add_argument("--stem-stride", type=int, default=1, choices=(1, 2),
                     help="stride of the first convolution (2: a quarter of the compute)")
+    ap.add_argument("--features-after", default="block1", choices=sorted(FEATURE_SPLITS),
+                    help="where features() ends (the map Grad-CAM/LayerCAM explains); weights do not depend on it")
     ap.add_argument("--any-label", default=None,
                     help="label whose target is the union of all other labels")
     args = ap.parse_args()
@@ -275,7 +316,7 @@ def main() -> int:
     pos = ytr.sum(axis=0)
     neg = len(ytr) - pos
     pos_weight = torch.tensor(np.clip(neg / np.maximum(pos, 1.0), 1.0, 50.0), dtype=torch.float32)
-    model = SmallCnn(shape[1], L, stem_stride=args.stem_stride)
+    model = SmallCnn(shape[1], L, stem_stride=args.stem_stride, features_after=args.features_after)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = max(1, args.epochs * math.ceil(len(xtr) / args.batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps)
@@ -352,7 +393,7 @@ def main() -> int:
     header = [f"model {manifest['id']} version {out_manifest['version']} device_uid {out_manifest['device_uid']}",
               f"data {args.data}: {n} items, train {len(xtr)}, calibration {len(xcal)} items in "
               f"{len(cal_studies)} studies ({args.calibration_data or 'split from data'}); "
-              f"stem stride {args.stem_stride}; "
+              f"stem stride {args.stem_stride}; features after {args.features_after}; "
               f"epochs {args.epochs}, seed {args.seed}, torch {torch.__version__}",
               f"operating points: at most {args.max_fp_per_1000} FP per 1000 calibration negatives",
               "label, train AUC (items), calibration AUC (studies), calibration pos/neg studies, threshold, sensitivity, FP"]

@@ -42,6 +42,21 @@ struct ExplainableModel {
 absl::StatusOr<std::vector<ExplainableModel>> LoadExplainableModels(const std::string& dir,
                                                                    const std::string& device, int intra_op_threads);
 
+// Wall time of Run()'s stages in milliseconds, for profiling
+// (tools/explain_profile.cc). Filled as far as Run() got.
+struct ExplainTimings {
+  double read_ms = 0;               // GetStudy + ReadInstances
+  double prepare_ms = 0;            // StudyAnalyzer::Prepare (decode, select)
+  double grad_cam_ms = 0;           // inputs + Grad-CAM over the explained slices
+  double resample_ms = 0;           // maps to image resolution, one scale
+  double describe_ms = 0;           // DescribeEvidence (region, side, zone, size)
+  double png_ms = 0;                // heatmap + overlay PNGs
+  double secondary_capture_ms = 0;  // overlay RGB + DICOM Secondary Capture
+  double total_ms = 0;
+  int slices_explained = 0;         // Grad-CAM passes
+  size_t png_bytes = 0;             // all PNGs of the response
+};
+
 struct ExplainabilityServiceOptions {
   int max_concurrent = 2;
   int max_slices = 64;                       // Grad-CAM passes per request
@@ -62,8 +77,10 @@ class ExplainabilityService final : public explainability::v1::Explainability::S
   // The logic of Explain without gRPC. Errors as the proto documents, plus
   // FAILED_PRECONDITION when the model does not apply to the series (reason
   // given) and UNIMPLEMENTED for Grad-CAM++.
+  // `timings`, when not null, receives the stages' wall times.
   absl::StatusOr<explainability::v1::ExplainResponse> Run(const explainability::v1::ExplainRequest& request,
-                                                          ingest_client::Deadline deadline);
+                                                          ingest_client::Deadline deadline,
+                                                          ExplainTimings* timings = nullptr);
 
  private:
   struct Metrics;

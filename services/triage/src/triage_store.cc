@@ -65,6 +65,26 @@ CREATE TABLE triage.route_outbox (
 CREATE INDEX route_outbox_pending ON triage.route_outbox (id) WHERE delivered_at IS NULL;
 )sql";
 
+constexpr char kFindingsSql[] = R"sql(
+CREATE TABLE triage.findings (
+  finding_id       text PRIMARY KEY,
+  study_uid        text NOT NULL,
+  generation       bigint NOT NULL,
+  model_id         text NOT NULL,
+  label            text NOT NULL,
+  subtype          text NOT NULL DEFAULT '',
+  probability      double precision NOT NULL,
+  operating_point  double precision NOT NULL,
+  positive         boolean NOT NULL,
+  laterality       text NOT NULL DEFAULT '',
+  zone             text NOT NULL DEFAULT '',
+  area_cm2         double precision,
+  volume_ml        double precision,
+  quality_flags    integer[] NOT NULL DEFAULT '{}'
+);
+CREATE INDEX findings_study ON triage.findings (study_uid, generation);
+)sql";
+
 constexpr char kSubmissionsSql[] = R"sql(
 CREATE TABLE triage.submissions (
   study_uid        text NOT NULL,
@@ -166,6 +186,7 @@ std::vector<store::Migration> TriageMigrations() {
   std::vector<store::Migration> m = {{1, "submitted studies", kSubmissionsSql}};
   for (store::Migration q : JobQueue::Migrations(2)) m.push_back(std::move(q));
   m.push_back({static_cast<int>(m.size()) + 1, "studies, analyses, evidence, route outbox", kStudiesSql});
+  m.push_back({static_cast<int>(m.size()) + 1, "findings of stored analyses", kFindingsSql});
   return m;
 }
 
@@ -228,6 +249,20 @@ absl::Status TriageStore::StoreAnalysis(store::Transaction& txn, const AnalysisR
          e.dicom_sop_instance_uid.empty() ? store::Param::Null() : store::Param(e.dicom_sop_instance_uid),
          e.dicom_part10.empty() ? store::Param::Null() : store::Param(store::ToByteaHex(e.dicom_part10))});
     if (!ev.ok()) return ev.status();
+  }
+  for (const common::v1::Finding& f : r.route.findings()) {
+    std::vector<int> flags(f.quality_flags().begin(), f.quality_flags().end());
+    auto row = txn.Exec(
+        "INSERT INTO triage.findings (finding_id, study_uid, generation, model_id, label, subtype, probability, "
+        "operating_point, positive, laterality, zone, area_cm2, volume_ml, quality_flags) VALUES ($1, $2, $3, $4, "
+        "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14::integer[]) ON CONFLICT (finding_id) DO NOTHING",
+        {f.finding_id(), r.study_instance_uid, static_cast<long long>(r.generation), f.model().model_id(), f.label(),
+         f.subtype(), f.probability(), f.operating_point(), f.positive(),
+         f.laterality() == common::v1::LATERALITY_UNSPECIFIED ? std::string()
+                                                               : common::v1::Laterality_Name(f.laterality()).substr(11),
+         f.zone(), f.has_area_cm2() ? store::Param(f.area_cm2()) : store::Param::Null(),
+         f.has_volume_ml() ? store::Param(f.volume_ml()) : store::Param::Null(), PgIntArray(flags)});
+    if (!row.ok()) return row.status();
   }
   if (r.state == "analysed" && r.route_to_alerting) {
     auto outbox = txn.Exec(
