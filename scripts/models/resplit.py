@@ -78,21 +78,22 @@ def main() -> int:
         before = [old(t) for t in inputs]
         old_features = tuple(old.features(x).shape)
 
-    # The stem's stride is not in the state dict: the one that reproduces
-    # forward() is the one the model was trained with.
+    # The stem's stride and the head's pooling are not in the state dict: the
+    # ones that reproduce forward() are the ones the model was trained with.
     chosen = None
-    for stride in (1, 2):
-        model = train.SmallCnn(channels, labels, widths, stem_stride=stride, features_after=args.features_after)
+    for stride, pool in ((1, "avg"), (2, "avg"), (1, "max"), (2, "max")):
+        model = train.SmallCnn(channels, labels, widths, stem_stride=stride, features_after=args.features_after,
+                               pool=pool)
         model.load_state_dict(state)
         model.eval()
         with torch.no_grad():
             same = all(torch.allclose(model(t), b, atol=1e-5, rtol=0) for t, b in zip(inputs, before))
         if same:
-            chosen = (stride, model)
+            chosen = (stride, pool, model)
             break
     if chosen is None:
         sys.exit("resplit.py: no SmallCnn with these weights reproduces the model's forward(); not a train.py model?")
-    stride, model = chosen
+    stride, pool, model = chosen
     scripted = torch.jit.script(model)
     with torch.no_grad():
         after = [scripted(t) for t in inputs]
@@ -120,7 +121,7 @@ def main() -> int:
     if args.note:
         with open(prefix + ".training.txt", "a") as f:
             f.write(line + "\n")
-    print(f"{out}: stem stride {stride}, widths {list(widths)}; {line}")
+    print(f"{out}: stem stride {stride}, {pool} pool, widths {list(widths)}; {line}")
     return 0
 
 

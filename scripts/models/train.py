@@ -8,6 +8,7 @@ Usage:
                           [--max-fp-per-1000 1.2] [--calibration-fraction 0.2]
                           [--calibration-data PREFIX] [--any-label NAME]
                           [--stem-stride 1|2] [--features-after block1conv|block1|..|block4|last]
+                          [--pool avg|max]
 
 PREFIX is what parallax-prepare-training wrote (PREFIX.x.f32, PREFIX.y.f32,
 PREFIX.json); the manifest is the same one given to it (its input spec and
@@ -94,10 +95,10 @@ FEATURE_SPLITS = {"block1conv": 0, "block1": 1, "block2": 2, "block3": 3, "block
 class SmallCnn(nn.Module):
     """A few conv blocks, BatchNorm, global average pool + linear head."""
 
-    __constants__ = ["split"]
+    __constants__ = ["split", "max_pool_head"]
 
     def __init__(self, channels: int, labels: int, widths=(16, 32, 64, 96), stem_stride: int = 1,
-                 features_after: str = "block1"):
+                 features_after: str = "block1", pool: str = "avg"):
         super().__init__()
         if len(widths) != 4:
             raise ValueError("SmallCnn has four blocks")
@@ -117,6 +118,13 @@ class SmallCnn(nn.Module):
         self.dropout = nn.Dropout(0.2)
         self.fc = nn.Linear(cin, labels)
         self.split = FEATURE_SPLITS[features_after]
+        if pool not in ("avg", "max"):
+            raise ValueError("pool must be avg or max")
+        # Global max instead of average pooling before fc (--pool max): the
+        # decision rests on the strongest location, which trained a head CT
+        # model whose evidence points at the blood far more often
+        # (models/README.md, Evidence maps: the trial).
+        self.max_pool_head = pool == "max"
 
     # The split point of the contract (forward == head(features)). Default
     # block1: on the calibration phantoms LayerCAM's peak lands in the lesion
@@ -142,7 +150,11 @@ class SmallCnn(nn.Module):
                 f = block(f)
         if self.split <= 4:
             f = self.last(f)
-        return self.fc(self.dropout(f.mean(dim=[2, 3])))
+        if self.max_pool_head:
+            g = torch.amax(f, dim=[2, 3])
+        else:
+            g = f.mean(dim=[2, 3])
+        return self.fc(self.dropout(g))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -266,6 +278,8 @@ def main() -> int:
                     help="stride of the first convolution (2: a quarter of the compute)")
     ap.add_argument("--features-after", default="block1", choices=sorted(FEATURE_SPLITS),
                     help="where features() ends (the map Grad-CAM/LayerCAM explains); weights do not depend on it")
+    ap.add_argument("--pool", default="avg", choices=("avg", "max"),
+                    help="global pooling before the linear layer (the committed models: avg)")
     ap.add_argument("--any-label", default=None,
                     help="label whose target is the union of all other labels")
     args = ap.parse_args()
@@ -316,7 +330,8 @@ def main() -> int:
     pos = ytr.sum(axis=0)
     neg = len(ytr) - pos
     pos_weight = torch.tensor(np.clip(neg / np.maximum(pos, 1.0), 1.0, 50.0), dtype=torch.float32)
-    model = SmallCnn(shape[1], L, stem_stride=args.stem_stride, features_after=args.features_after)
+    model = SmallCnn(shape[1], L, stem_stride=args.stem_stride, features_after=args.features_after,
+                     pool=args.pool)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = max(1, args.epochs * math.ceil(len(xtr) / args.batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps)
@@ -393,7 +408,7 @@ def main() -> int:
     header = [f"model {manifest['id']} version {out_manifest['version']} device_uid {out_manifest['device_uid']}",
               f"data {args.data}: {n} items, train {len(xtr)}, calibration {len(xcal)} items in "
               f"{len(cal_studies)} studies ({args.calibration_data or 'split from data'}); "
-              f"stem stride {args.stem_stride}; features after {args.features_after}; "
+              f"stem stride {args.stem_stride}; features after {args.features_after}; pool {args.pool}; "
               f"epochs {args.epochs}, seed {args.seed}, torch {torch.__version__}",
               f"operating points: at most {args.max_fp_per_1000} FP per 1000 calibration negatives",
               "label, train AUC (items), calibration AUC (studies), calibration pos/neg studies, threshold, sensitivity, FP"]

@@ -48,8 +48,9 @@ int main(int argc, char** argv) {
       *models, source,
       {.max_concurrent = config.max_concurrent_explanations,
        .max_slices = config.max_slices_per_explanation,
-       .default_method = config.default_method == "hirescam" ? parallax::inference::CamMethod::kHiResCam
-                                                             : parallax::inference::CamMethod::kGradCam,
+       .default_method = config.default_method == "hirescam"  ? parallax::inference::CamMethod::kHiResCam
+                         : config.default_method == "gradcam" ? parallax::inference::CamMethod::kGradCam
+                                                              : parallax::inference::CamMethod::kLayerCam,
        .instance_read_parallelism = 4},
       &(*exposer)->registry());
   parallax::rpc::RpcServer server({config.grpc_address});

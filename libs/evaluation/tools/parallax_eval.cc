@@ -497,10 +497,15 @@ int main(int argc, char** argv) {
       md += std::string("\nPointing game (") + cam_name +
             "): the peak of each true positive's label on its highest-probability item, a hit "
             "when inside a truth mask of that label" +
+            (r.any_label.empty() ? std::string()
+                                 : " (for \"" + r.any_label + "\", which has no mask of its own, the union of "
+                                   "every finding's mask)") +
             (a.pointing_tolerance > 0 ? " within " + std::to_string(a.pointing_tolerance) + " pixels"
                                       : std::string(" (no tolerance)")) +
             (a.grad_cam_frozen ? "; the map on the frozen, optimised model" : "; the map on the unfrozen model") +
-            ". Empty maps and errors count as misses.\n";
+            ". The peak is the heatmap's maximum at the model's input resolution, mapped to the original "
+            "pixel under that input pixel's centre. Empty maps and errors count as misses; labels without a "
+            "true positive cannot be evaluated (0 / 0).\n";
     }
     for (const auto& note : result->notes) md += "\n- " + note;
     if (!result->notes.empty()) md += "\n";

@@ -1,9 +1,12 @@
 #include "parallax/evidence/evidence.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <thread>
+#include <utility>
 
 #include <absl/status/status.h>
 #include <absl/strings/str_cat.h>
@@ -138,26 +141,31 @@ std::vector<int32_t> ChamferDistance(const std::vector<uint8_t>& feature, int ro
 
 // 1 where a pixel with barrier == 0 is reachable from the image border
 // through barrier == 0 pixels (4-connected).
+// A scanline flood fill: each seed fills its whole run along the row, then
+// seeds the runs of open pixels above and below it.
 std::vector<uint8_t> ReachableFromBorder(const std::vector<uint8_t>& barrier, int rows, int columns) {
   std::vector<uint8_t> out(barrier.size(), 0);
-  std::vector<size_t> stack;
-  auto push = [&](int r, int c) {
-    const size_t i = static_cast<size_t>(r) * columns + c;
-    if (!barrier[i] && !out[i]) {
-      out[i] = 1;
-      stack.push_back(i);
+  std::vector<std::pair<int, int>> seeds;  // (row, column)
+  const auto open = [&](size_t i) { return !barrier[i] && !out[i]; };
+  for (int c = 0; c < columns; ++c) seeds.emplace_back(0, c), seeds.emplace_back(rows - 1, c);
+  for (int r = 0; r < rows; ++r) seeds.emplace_back(r, 0), seeds.emplace_back(r, columns - 1);
+  while (!seeds.empty()) {
+    const auto [r, c] = seeds.back();
+    seeds.pop_back();
+    const size_t row = static_cast<size_t>(r) * columns;
+    if (!open(row + c)) continue;
+    int left = c, right = c;
+    while (left > 0 && open(row + left - 1)) --left;
+    while (right + 1 < columns && open(row + right + 1)) ++right;
+    std::fill(out.begin() + static_cast<std::ptrdiff_t>(row + left),
+              out.begin() + static_cast<std::ptrdiff_t>(row + right + 1), 1);
+    for (const int nr : {r - 1, r + 1}) {
+      if (nr < 0 || nr >= rows) continue;
+      const size_t next = static_cast<size_t>(nr) * columns;
+      for (int x = left; x <= right; ++x) {
+        if (open(next + x) && (x == left || !open(next + x - 1))) seeds.emplace_back(nr, x);
+      }
     }
-  };
-  for (int c = 0; c < columns; ++c) push(0, c), push(rows - 1, c);
-  for (int r = 0; r < rows; ++r) push(r, 0), push(r, columns - 1);
-  while (!stack.empty()) {
-    const size_t i = stack.back();
-    stack.pop_back();
-    const int r = static_cast<int>(i / columns), c = static_cast<int>(i % columns);
-    if (r > 0) push(r - 1, c);
-    if (r + 1 < rows) push(r + 1, c);
-    if (c > 0) push(r, c - 1);
-    if (c + 1 < columns) push(r, c + 1);
   }
   return out;
 }
@@ -166,22 +174,28 @@ std::vector<uint8_t> ReachableFromBorder(const std::vector<uint8_t>& barrier, in
 std::vector<uint8_t> Dilate(const std::vector<uint8_t>& m, int rows, int columns, int radius) {
   if (radius <= 0) return m;
   std::vector<uint8_t> tmp(m.size(), 0), out(m.size(), 0);
+  // Along each row: the first non-zero value in [c - radius, c + radius],
+  // found through the index of the next non-zero pixel at or after each column.
+  std::vector<int> next_set(static_cast<size_t>(columns) + 1);
   for (int r = 0; r < rows; ++r) {
+    const uint8_t* in = m.data() + static_cast<size_t>(r) * columns;
+    uint8_t* t = tmp.data() + static_cast<size_t>(r) * columns;
+    next_set[static_cast<size_t>(columns)] = columns;
+    for (int c = columns - 1; c >= 0; --c) next_set[static_cast<size_t>(c)] = in[c] ? c : next_set[static_cast<size_t>(c) + 1];
     for (int c = 0; c < columns; ++c) {
-      uint8_t v = 0;
-      for (int k = std::max(0, c - radius); k <= std::min(columns - 1, c + radius) && !v; ++k) {
-        v = m[static_cast<size_t>(r) * columns + k];
-      }
-      tmp[static_cast<size_t>(r) * columns + c] = v;
+      const int k = next_set[static_cast<size_t>(std::max(0, c - radius))];
+      t[c] = k <= std::min(columns - 1, c + radius) ? in[k] : 0;
     }
   }
+  // Down the columns row by row (contiguous reads): each pixel keeps the
+  // first non-zero value in increasing k, as a per-pixel scan would.
   for (int r = 0; r < rows; ++r) {
-    for (int c = 0; c < columns; ++c) {
-      uint8_t v = 0;
-      for (int k = std::max(0, r - radius); k <= std::min(rows - 1, r + radius) && !v; ++k) {
-        v = tmp[static_cast<size_t>(k) * columns + c];
+    uint8_t* o = out.data() + static_cast<size_t>(r) * columns;
+    for (int k = std::max(0, r - radius); k <= std::min(rows - 1, r + radius); ++k) {
+      const uint8_t* t = tmp.data() + static_cast<size_t>(k) * columns;
+      for (int c = 0; c < columns; ++c) {
+        if (!o[c]) o[c] = t[c];
       }
-      out[static_cast<size_t>(r) * columns + c] = v;
     }
   }
   return out;
@@ -319,8 +333,8 @@ Side SideOf(double left_fraction, double midline_fraction) {
   return Side::kBilateral;
 }
 
-// The intracranial cavity of slice `s` and each pixel's depth below its
-// inner surface (mm); false when no cavity is found.
+// The intracranial cavity of slice `s` and, when `depth` is not null, each
+// pixel's depth below its inner surface (mm); false when no cavity is found.
 bool SliceCavity(const Context& ctx, int s, std::vector<uint8_t>* cavity, std::vector<float>* depth) {
   const int rows = ctx.d.rows, columns = ctx.d.columns;
   const size_t plane = ctx.d.plane();
@@ -340,6 +354,7 @@ bool SliceCavity(const Context& ctx, int s, std::vector<uint8_t>* cavity, std::v
       n += (*cavity)[i];
     }
     if (static_cast<double>(n) * ctx.row_mm * ctx.column_mm < 400) return false;  // < 4 cm2
+    if (depth == nullptr) return true;
     std::vector<uint8_t> feature(plane);
     for (size_t i = 0; i < plane; ++i) feature[i] = !(*cavity)[i];
     const std::vector<int32_t> cd = ChamferDistance(feature, rows, columns);
@@ -352,15 +367,35 @@ bool SliceCavity(const Context& ctx, int s, std::vector<uint8_t>* cavity, std::v
   const std::vector<uint8_t> head = BodyMask(ctx, s);
   const std::vector<uint8_t> outside = ReachableFromBorder(head, rows, columns);
   const std::vector<int32_t> cd = ChamferDistance(outside, rows, columns);
-  depth->assign(plane, 0);
+  if (depth != nullptr) depth->assign(plane, 0);
   int64_t n = 0;
   for (size_t i = 0; i < plane; ++i) {
     const double inside_mm = cd[i] / 3.0 * pixel_mm;
     (*cavity)[i] = inside_mm >= kMrScalpAndSkullMm;
-    (*depth)[i] = static_cast<float>(std::max(0.0, inside_mm - kMrScalpAndSkullMm));
+    if (depth != nullptr) (*depth)[i] = static_cast<float>(std::max(0.0, inside_mm - kMrScalpAndSkullMm));
     n += (*cavity)[i];
   }
   return static_cast<double>(n) * ctx.row_mm * ctx.column_mm >= 400;
+}
+
+// Runs fn(0) .. fn(slices - 1), spread over up to kSliceThreads threads
+// (each index once; fn must only write what belongs to its index).
+constexpr int kSliceThreads = 2;
+template <typename Fn>
+void ForEachSlice(int slices, const Fn& fn) {
+  const int threads = std::min({kSliceThreads, slices, static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))});
+  if (threads <= 1) {
+    for (int s = 0; s < slices; ++s) fn(s);
+    return;
+  }
+  std::atomic<int> next{0};
+  const auto work = [&] {
+    for (int s = next++; s < slices; s = next++) fn(s);
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
 }
 
 double Median(std::vector<double> v) {
@@ -690,15 +725,26 @@ absl::StatusOr<Evidence> DescribeEvidence(const EvidenceInput& in, const Evidenc
       ev.zone_reason = "no image: the skull cannot be found";
     } else {
       std::vector<double> depths;
-      std::vector<uint8_t> cavity;
-      std::vector<float> depth;
       std::vector<int64_t> cavity_count(static_cast<size_t>(d.slices), 0);
       std::vector<double> cavity_row(static_cast<size_t>(d.slices), 0);
       int64_t measured = 0;
       const bool want_levels = g.orientation.has_value() && g.positions.size() == static_cast<size_t>(d.slices);
-      for (int s = 0; s < d.slices; ++s) {
-        if (!slice_has[static_cast<size_t>(s)] && !want_levels) continue;
-        if (!SliceCavity(ctx, s, &cavity, &depth)) continue;
+      // Per slice, independently (so on several threads): the cavity's size
+      // and mean row, and the depth of the region's pixels on its slices.
+      struct SliceResult {
+        bool found = false;
+        std::vector<double> depths;  // region pixels of the slice, row-major order
+      };
+      std::vector<SliceResult> per_slice(static_cast<size_t>(d.slices));
+      const auto measure = [&](int s) {
+        if (!slice_has[static_cast<size_t>(s)] && !want_levels) return;
+        std::vector<uint8_t> cavity;
+        std::vector<float> depth;
+        // The depth (a distance transform) only on the region's slices; the
+        // others give the cavity's extent.
+        if (!SliceCavity(ctx, s, &cavity, slice_has[static_cast<size_t>(s)] ? &depth : nullptr)) return;
+        SliceResult& out = per_slice[static_cast<size_t>(s)];
+        out.found = true;
         int64_t k = 0;
         double rows_sum = 0;
         for (size_t i = 0; i < d.plane(); ++i) {
@@ -706,13 +752,16 @@ absl::StatusOr<Evidence> DescribeEvidence(const EvidenceInput& in, const Evidenc
         }
         cavity_count[static_cast<size_t>(s)] = k;
         cavity_row[static_cast<size_t>(s)] = rows_sum / static_cast<double>(std::max<int64_t>(1, k));
-        if (!slice_has[static_cast<size_t>(s)]) continue;
+        if (!slice_has[static_cast<size_t>(s)]) return;
         const size_t base = static_cast<size_t>(s) * d.plane();
         for (size_t i = 0; i < d.plane(); ++i) {
-          if (!region.mask[base + i]) continue;
-          depths.push_back(cavity[i] ? depth[i] : 0.0);
-          ++measured;
+          if (region.mask[base + i]) out.depths.push_back(cavity[i] ? depth[i] : 0.0);
         }
+      };
+      ForEachSlice(d.slices, measure);
+      for (const SliceResult& r : per_slice) {
+        depths.insert(depths.end(), r.depths.begin(), r.depths.end());
+        measured += static_cast<int64_t>(r.depths.size());
       }
       if (static_cast<double>(measured) < 0.5 * n) {
         ev.zone_reason = "the intracranial cavity was not found on the region's slices";
@@ -782,16 +831,23 @@ absl::StatusOr<std::vector<float>> ResampleHeatmapToImage(const std::vector<floa
   }
   std::vector<float> out(static_cast<size_t>(rows) * static_cast<size_t>(columns));
   const double sy = static_cast<double>(height) / rows, sx = static_cast<double>(width) / columns;
+  // The column taps are the same on every row: computed once.
+  std::vector<int> tap0(static_cast<size_t>(columns)), tap1(static_cast<size_t>(columns));
+  std::vector<double> weight(static_cast<size_t>(columns));
+  for (int c = 0; c < columns; ++c) {
+    const double x = std::clamp((c + 0.5) * sx - 0.5, 0.0, static_cast<double>(width - 1));
+    tap0[static_cast<size_t>(c)] = static_cast<int>(std::floor(x));
+    tap1[static_cast<size_t>(c)] = std::min(tap0[static_cast<size_t>(c)] + 1, width - 1);
+    weight[static_cast<size_t>(c)] = x - tap0[static_cast<size_t>(c)];
+  }
   for (int r = 0; r < rows; ++r) {
     const double y = std::clamp((r + 0.5) * sy - 0.5, 0.0, static_cast<double>(height - 1));
     const int y0 = static_cast<int>(std::floor(y));
     const int y1 = std::min(y0 + 1, height - 1);
     const double fy = y - y0;
     for (int c = 0; c < columns; ++c) {
-      const double x = std::clamp((c + 0.5) * sx - 0.5, 0.0, static_cast<double>(width - 1));
-      const int x0 = static_cast<int>(std::floor(x));
-      const int x1 = std::min(x0 + 1, width - 1);
-      const double fx = x - x0;
+      const int x0 = tap0[static_cast<size_t>(c)], x1 = tap1[static_cast<size_t>(c)];
+      const double fx = weight[static_cast<size_t>(c)];
       auto at = [&](int yy, int xx) { return static_cast<double>(values[static_cast<size_t>(yy) * width + xx]); };
       const double top = at(y0, x0) * (1 - fx) + at(y0, x1) * fx;
       const double bottom = at(y1, x0) * (1 - fx) + at(y1, x1) * fx;

@@ -69,9 +69,13 @@ std::vector<uint8_t> WindowToGray(const std::vector<float>& image, const std::op
       if (std::isfinite(v)) s.push_back(v);
     }
     if (!s.empty()) {
-      std::sort(s.begin(), s.end());
-      low = s[static_cast<size_t>(0.01 * static_cast<double>(s.size() - 1) + 0.5)];
-      high = s[static_cast<size_t>(0.99 * static_cast<double>(s.size() - 1) + 0.5)];
+      // The two order statistics a full sort would give, by selection.
+      const size_t lo = static_cast<size_t>(0.01 * static_cast<double>(s.size() - 1) + 0.5);
+      const size_t hi = static_cast<size_t>(0.99 * static_cast<double>(s.size() - 1) + 0.5);
+      std::nth_element(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(hi), s.end());
+      high = s[hi];
+      std::nth_element(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(lo), s.begin() + static_cast<std::ptrdiff_t>(hi));
+      low = s[lo];
     }
     if (!(high > low)) high = low + 1;
   }

@@ -39,30 +39,23 @@ int ToOriginal(int index, int input_size, int original_size) {
   return std::clamp(static_cast<int>(std::lround(v)), 0, original_size - 1);
 }
 
-}  // namespace
-
-absl::StatusOr<Heatmap> GradCam(const Model& model, const Tensor& input, int label_index, CamMethod method) {
+absl::Status Check2d(const Model& model) {
   const InputSpec& spec = model.manifest().input;
   if (spec.depth != 1) {
     return absl::InvalidArgumentError("Grad-CAM supports 2-D models only; model " + model.manifest().id +
                                       " has input depth " + std::to_string(spec.depth));
   }
-  absl::StatusOr<FeatureGradient> g = model.LogitGradientWrtFeatures(input, label_index);
-  if (!g.ok()) return g.status();
-  const std::vector<int64_t>& shape = g->features.shape;
-  if (shape.size() != 4 || shape[0] != 1 || g->gradient.shape != shape) {
-    return absl::FailedPreconditionError("Grad-CAM needs features(x) of shape [1, K, h, w]; model " +
-                                         model.manifest().id + " gives " + ShapeToString(shape));
-  }
-  const int64_t k = shape[1];
-  const int h = static_cast<int>(shape[2]);
-  const int w = static_cast<int>(shape[3]);
-  const size_t plane = static_cast<size_t>(h) * w;
+  return absl::OkStatus();
+}
 
+// The map of one item from its features and gradient (K planes of h x w each).
+Heatmap CamOf(const InputSpec& spec, const float* features, const float* gradient, int64_t k, int h, int w,
+              float logit, CamMethod method) {
+  const size_t plane = static_cast<size_t>(h) * w;
   std::vector<double> cam(plane, 0.0);
   for (int64_t c = 0; c < k; ++c) {
-    const float* grad = g->gradient.data.data() + c * plane;
-    const float* act = g->features.data.data() + c * plane;
+    const float* grad = gradient + c * plane;
+    const float* act = features + c * plane;
     if (method == CamMethod::kHiResCam) {
       for (size_t i = 0; i < plane; ++i) cam[i] += static_cast<double>(grad[i]) * act[i];
       continue;
@@ -84,7 +77,7 @@ absl::StatusOr<Heatmap> GradCam(const Model& model, const Tensor& input, int lab
   out.width = spec.width;
   out.feature_height = h;
   out.feature_width = w;
-  out.logit = g->logit;
+  out.logit = logit;
   out.values = Upsample(cam, h, w, spec.height, spec.width);
   size_t best = 0;
   for (size_t i = 1; i < out.values.size(); ++i) {
@@ -100,6 +93,43 @@ absl::StatusOr<Heatmap> GradCam(const Model& model, const Tensor& input, int lab
   out.empty = false;
   out.peak_row = static_cast<int>(best / static_cast<size_t>(spec.width));
   out.peak_column = static_cast<int>(best % static_cast<size_t>(spec.width));
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<Heatmap> GradCam(const Model& model, const Tensor& input, int label_index, CamMethod method) {
+  if (absl::Status s = Check2d(model); !s.ok()) return s;
+  absl::StatusOr<FeatureGradient> g = model.LogitGradientWrtFeatures(input, label_index);
+  if (!g.ok()) return g.status();
+  const std::vector<int64_t>& shape = g->features.shape;
+  if (shape.size() != 4 || shape[0] != 1 || g->gradient.shape != shape) {
+    return absl::FailedPreconditionError("Grad-CAM needs features(x) of shape [1, K, h, w]; model " +
+                                         model.manifest().id + " gives " + ShapeToString(shape));
+  }
+  return CamOf(model.manifest().input, g->features.data.data(), g->gradient.data.data(), shape[1],
+               static_cast<int>(shape[2]), static_cast<int>(shape[3]), g->logit, method);
+}
+
+absl::StatusOr<std::vector<Heatmap>> GradCamBatch(const Model& model, const Tensor& input, int label_index,
+                                                  CamMethod method) {
+  if (absl::Status s = Check2d(model); !s.ok()) return s;
+  absl::StatusOr<FeatureGradients> g = model.LogitGradientsWrtFeatures(input, label_index);
+  if (!g.ok()) return g.status();
+  const std::vector<int64_t>& shape = g->features.shape;
+  if (shape.size() != 4 || shape[0] != input.shape[0] || g->gradient.shape != shape ||
+      g->logits.size() != static_cast<size_t>(shape[0])) {
+    return absl::FailedPreconditionError("Grad-CAM needs features(x) of shape [N, K, h, w]; model " +
+                                         model.manifest().id + " gives " + ShapeToString(shape));
+  }
+  const size_t item = static_cast<size_t>(shape[1] * shape[2] * shape[3]);
+  std::vector<Heatmap> out;
+  out.reserve(static_cast<size_t>(shape[0]));
+  for (int64_t n = 0; n < shape[0]; ++n) {
+    out.push_back(CamOf(model.manifest().input, g->features.data.data() + n * item,
+                        g->gradient.data.data() + n * item, shape[1], static_cast<int>(shape[2]),
+                        static_cast<int>(shape[3]), g->logits[static_cast<size_t>(n)], method));
+  }
   return out;
 }
 

@@ -312,4 +312,49 @@ absl::StatusOr<FeatureGradient> Model::LogitGradientWrtFeatures(const Tensor& in
   }
 }
 
+absl::StatusOr<FeatureGradients> Model::LogitGradientsWrtFeatures(const Tensor& input, int label_index) const {
+  if (absl::Status s = CheckInput(input, manifest_); !s.ok()) return s;
+  const int labels = static_cast<int>(manifest_.labels.size());
+  if (label_index < 0 || label_index >= labels) {
+    return absl::InvalidArgumentError(absl::StrCat("label index ", label_index, " is out of range: model ",
+                                                   manifest_.id, " has ", labels, " labels"));
+  }
+  const int64_t items = input.shape[0];
+  torch::Tensor features;
+  try {
+    torch::NoGradGuard no_grad;
+    features = impl_->Call("features", Wrap(input));
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat("model ", manifest_.id, " (", path_, ") failed in features(): ", TorchMessage(e)));
+  }
+  try {
+    torch::AutoGradMode grad_on(true);
+    torch::Tensor f = features.to(torch::kFloat).contiguous().clone().detach().requires_grad_(true);
+    torch::Tensor logits = impl_->Call("head", f);
+    if (logits.numel() != items * labels) {
+      return absl::InternalError(absl::StrCat("model ", manifest_.id, " gave ", logits.numel(), " outputs for ",
+                                              items, " items, expected ", items * labels));
+    }
+    torch::Tensor targets = logits.reshape({items, labels}).select(1, label_index);
+    if (!targets.requires_grad()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "model ", manifest_.id, " (", path_, ") does not track gradients through head() as loaded "
+          "(load it with freeze = false for Grad-CAM)"));
+    }
+    std::vector<torch::Tensor> grads = torch::autograd::grad({targets.sum()}, {f});
+    FeatureGradients out;
+    out.features = ToParallax(f.detach());
+    out.gradient = ToParallax(grads.at(0));
+    torch::Tensor t = targets.detach().to(torch::kCPU).to(torch::kFloat).contiguous();
+    out.logits.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+    return out;
+  } catch (const std::exception& e) {
+    return absl::FailedPreconditionError(absl::StrCat("model ", manifest_.id, " (", path_,
+                                                      ") cannot back-propagate through head() as loaded "
+                                                      "(load it with freeze = false for Grad-CAM): ",
+                                                      TorchMessage(e)));
+  }
+}
+
 }  // namespace parallax::inference

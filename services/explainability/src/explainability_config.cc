@@ -15,7 +15,7 @@ absl::Status LoadExplainabilityConfig(const std::string& path, ExplainabilityCon
   s.Field("intra_op_threads", &c->intra_op_threads, "LibTorch threads per explanation");
   s.Field("max_concurrent_explanations", &c->max_concurrent_explanations, "explanations at once");
   s.Field("max_slices_per_explanation", &c->max_slices_per_explanation, "Grad-CAM passes per request");
-  s.Field("default_method", &c->default_method, "gradcam | hirescam");
+  s.Field("default_method", &c->default_method, "layercam | gradcam | hirescam");
   s.Field("log_level", &c->log_level, "debug | info | warning | error");
   absl::Status st = config::LoadConfig(s, path, "PARALLAX_EXPLAINABILITY");
   if (!st.ok()) return st;
@@ -27,8 +27,8 @@ absl::Status LoadExplainabilityConfig(const std::string& path, ExplainabilityCon
   if (c->max_slices_per_explanation < 1) {
     return absl::InvalidArgumentError("config: max_slices_per_explanation must be at least 1");
   }
-  if (c->default_method != "gradcam" && c->default_method != "hirescam") {
-    return absl::InvalidArgumentError("config: default_method must be gradcam or hirescam");
+  if (c->default_method != "gradcam" && c->default_method != "hirescam" && c->default_method != "layercam") {
+    return absl::InvalidArgumentError("config: default_method must be layercam, gradcam or hirescam");
   }
   log::Level level;
   if (!log::ParseLevel(c->log_level, &level)) {

@@ -16,7 +16,7 @@ struct ExplainabilityConfig {
   int intra_op_threads = 1;                        // LibTorch threads per explanation (>= 1)
   int max_concurrent_explanations = 2;             // beyond this, RESOURCE_EXHAUSTED
   int max_slices_per_explanation = 64;             // Grad-CAM passes one request may ask for
-  std::string default_method = "gradcam";          // gradcam | hirescam, when a request leaves it unset
+  std::string default_method = "layercam";         // layercam | gradcam | hirescam, when a request leaves it unset
   std::string log_level = "info";                  // debug | info | warning | error
 };
 

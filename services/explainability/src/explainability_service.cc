@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <set>
+#include <thread>
 #include <unordered_set>
 
 #include <absl/strings/str_cat.h>
@@ -15,6 +17,7 @@
 #include "parallax/dicom/evidence_writer.h"
 #include "parallax/evidence/evidence.h"
 #include "parallax/evidence/overlay.h"
+#include "parallax/evidence/png.h"
 #include "parallax/inference/model_directory.h"
 #include "parallax/log/log.h"
 #include "parallax/status/grpc_status.h"
@@ -113,6 +116,42 @@ ev::ImageGeometry GeometryOf(const std::vector<dicom::InstanceHeader>& headers,
   return g;
 }
 
+// Adds the time since the last lap to a stage of ExplainTimings; sets the
+// total when it goes out of scope (every return of Run()).
+class StageTimer {
+ public:
+  explicit StageTimer(ExplainTimings& t) : t_(t), started_(Clock::now()), lap_(started_) {}
+  ~StageTimer() { t_.total_ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count(); }
+  void Lap(double& stage_ms) {
+    const auto now = Clock::now();
+    stage_ms += std::chrono::duration<double, std::milli>(now - lap_).count();
+    lap_ = now;
+  }
+
+ private:
+  ExplainTimings& t_;
+  Clock::time_point started_, lap_;
+};
+
+// Runs fn(0) .. fn(n - 1) on up to `threads` threads (the caller's among
+// them); each index once.
+template <typename Fn>
+void ParallelFor(size_t n, int threads, const Fn& fn) {
+  const size_t workers = std::min(n, static_cast<size_t>(std::max(1, threads)));
+  if (workers <= 1) {
+    for (size_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  const auto work = [&] {
+    for (size_t i = next++; i < n; i = next++) fn(i);
+  };
+  std::vector<std::thread> pool;
+  for (size_t w = 1; w < workers; ++w) pool.emplace_back(work);
+  work();
+  for (std::thread& th : pool) th.join();
+}
+
 }  // namespace
 
 struct ExplainabilityService::Metrics {
@@ -129,6 +168,10 @@ struct ExplainabilityService::Metrics {
                     .Register(r)) {}
 };
 
+// The batch the warm-up runs besides one item: ExplainabilityServiceOptions'
+// default grad_cam_batch_size (the triage worker asks for at most 16 slices).
+constexpr int kWarmUpBatch = 16;
+
 absl::StatusOr<std::vector<ExplainableModel>> LoadExplainableModels(const std::string& dir,
                                                                    const std::string& device, int intra_op_threads) {
   inference::LoadOptions opts;
@@ -140,6 +183,22 @@ absl::StatusOr<std::vector<ExplainableModel>> LoadExplainableModels(const std::s
   if (!models.ok()) return models.status();
   std::vector<ExplainableModel> out;
   for (auto& m : *models) {
+    // Warm-up: the unfrozen module's first autograd call through head()
+    // compiles its execution plan. A failure here would fail the request the
+    // same way, with the same message, so it is only logged.
+    // One item and a full batch: the JIT specialises its plan per shape.
+    const inference::InputSpec& spec = m->manifest().input;
+    for (int64_t n : {int64_t{1}, int64_t{kWarmUpBatch}}) {
+      if (spec.depth != 1) break;
+      inference::Tensor blank;
+      blank.shape = spec.Shape(n);
+      blank.data.assign(static_cast<size_t>(inference::NumElements(blank.shape)), 0.0f);
+      absl::StatusOr<std::vector<inference::Heatmap>> h = inference::GradCamBatch(*m, blank, 0);
+      if (!h.ok()) {
+        log::Warning("Grad-CAM warm-up failed", {{"model", m->manifest().id}, {"error", std::string(h.status().message())}});
+        break;
+      }
+    }
     ExplainableModel e;
     e.analyzer = std::make_unique<inference::StudyAnalyzer>(*m);
     e.model = std::move(m);
@@ -166,7 +225,12 @@ const ExplainableModel* ExplainabilityService::Find(const std::string& model_id)
 }
 
 absl::StatusOr<pb::ExplainResponse> ExplainabilityService::Run(const pb::ExplainRequest& request,
-                                                               ingest_client::Deadline deadline) {
+                                                               ingest_client::Deadline deadline,
+                                                               ExplainTimings* timings) {
+  ExplainTimings unused;
+  ExplainTimings& t = timings != nullptr ? *timings : unused;
+  t = {};
+  StageTimer timer(t);
   const std::string& study_uid = request.study().study_instance_uid();
   if (study_uid.empty()) return absl::InvalidArgumentError("ExplainRequest.study.study_instance_uid is empty");
   if (request.series_instance_uid().empty()) return absl::InvalidArgumentError("ExplainRequest names no series");
@@ -181,7 +245,8 @@ absl::StatusOr<pb::ExplainResponse> ExplainabilityService::Run(const pb::Explain
     case pb::EXPLANATION_METHOD_UNSPECIFIED: break;
     case pb::EXPLANATION_METHOD_GRAD_CAM: method = inference::CamMethod::kGradCam; break;
     case pb::EXPLANATION_METHOD_HIRES_CAM: method = inference::CamMethod::kHiResCam; break;
-    default: return absl::UnimplementedError("only Grad-CAM and HiResCAM are implemented");
+    case pb::EXPLANATION_METHOD_LAYER_CAM: method = inference::CamMethod::kLayerCam; break;
+    default: return absl::UnimplementedError("Grad-CAM++ is not implemented; ask for Grad-CAM, HiResCAM or LayerCAM");
   }
   const ExplainableModel* m = Find(request.model().model_id());
   if (m == nullptr) return absl::NotFoundError(absl::StrCat("model ", request.model().model_id(), " is not loaded"));
@@ -228,6 +293,7 @@ absl::StatusOr<pb::ExplainResponse> ExplainabilityService::Run(const pb::Explain
   absl::StatusOr<std::vector<std::string>> bytes =
       source_.ReadInstances(uids, deadline, options_.instance_read_parallelism);
   if (!bytes.ok()) return bytes.status();
+  timer.Lap(t.read_ms);
   std::vector<inference::StudyInstance> instances(bytes->size());
   for (size_t i = 0; i < bytes->size(); ++i) instances[i].bytes = (*bytes)[i];
   absl::StatusOr<inference::PreparedStudy> prepared = m->analyzer->Prepare(instances);
@@ -237,6 +303,7 @@ absl::StatusOr<pb::ExplainResponse> ExplainabilityService::Run(const pb::Explain
                                                       request.series_instance_uid(), ": ",
                                                       prepared->analysis.reason));
   }
+  timer.Lap(t.prepare_ms);
   const inference::AnalysedSeries& analysed = prepared->analysis.series.front();
   const std::vector<dicom::PixelImage>& volume = prepared->volumes.front();
   const size_t slices = volume.size();
@@ -269,21 +336,40 @@ absl::StatusOr<pb::ExplainResponse> ExplainabilityService::Run(const pb::Explain
   std::vector<float> raw_max(slices, 0.0f);
   std::vector<inference::Heatmap> maps(slices);
   float global_max = 0;
-  for (size_t k : items) {
+  // Up to grad_cam_batch_size slices per backward pass: the models treat
+  // items independently, so each map is the one-slice map within rounding.
+  const size_t batch = static_cast<size_t>(std::max(1, options_.grad_cam_batch_size));
+  for (size_t first = 0; first < items.size(); first += batch) {
     if (std::chrono::system_clock::now() > deadline) {
       return absl::DeadlineExceededError("deadline passed during Grad-CAM");
     }
-    absl::StatusOr<inference::Tensor> x = prepared->Input(k, 1, manifest.input);
-    if (!x.ok()) return x.status();
-    absl::StatusOr<inference::Heatmap> h = inference::GradCam(*m->model, *x, label_index, method);
-    if (!h.ok()) return h.status();
-    maps[k] = *h;
-    if (h->empty) continue;
-    absl::StatusOr<std::vector<float>> up = ev::ResampleHeatmapToImage(h->values, h->height, h->width, rows, columns);
+    const size_t count = std::min(batch, items.size() - first);
+    inference::Tensor x;
+    for (size_t i = first; i < first + count; ++i) {
+      absl::StatusOr<inference::Tensor> one = prepared->Input(items[i], 1, manifest.input);
+      if (!one.ok()) return one.status();
+      if (x.shape.empty()) {
+        x.shape = one->shape;
+        x.data.reserve(one->data.size() * count);
+      } else {
+        ++x.shape[0];
+      }
+      x.data.insert(x.data.end(), one->data.begin(), one->data.end());
+    }
+    absl::StatusOr<std::vector<inference::Heatmap>> hs = inference::GradCamBatch(*m->model, x, label_index, method);
+    if (!hs.ok()) return hs.status();
+    for (size_t i = 0; i < count; ++i) maps[items[first + i]] = std::move((*hs)[i]);
+    t.slices_explained += static_cast<int>(count);
+  }
+  timer.Lap(t.grad_cam_ms);
+  for (size_t k : items) {
+    const inference::Heatmap& h = maps[k];
+    if (h.empty) continue;
+    absl::StatusOr<std::vector<float>> up = ev::ResampleHeatmapToImage(h.values, h.height, h.width, rows, columns);
     if (!up.ok()) return up.status();
     std::copy(up->begin(), up->end(), heat.begin() + static_cast<std::ptrdiff_t>(k * plane));
-    raw_max[k] = h->raw_max;
-    global_max = std::max(global_max, h->raw_max);
+    raw_max[k] = h.raw_max;
+    global_max = std::max(global_max, h.raw_max);
   }
 
   pb::ExplainResponse response;
@@ -299,15 +385,19 @@ absl::StatusOr<pb::ExplainResponse> ExplainabilityService::Run(const pb::Explain
     const float scale = raw_max[k] / global_max;
     for (size_t i = 0; i < plane; ++i) heat[k * plane + i] *= scale;
   }
+  timer.Lap(t.resample_ms);
 
   ev::EvidenceInput input;
   input.body_region = RegionOf(manifest);
   input.geometry = GeometryOf(prepared->headers.front(), analysed, rows, columns);
-  input.heatmap = heat;
+  input.heatmap = std::move(heat);
   input.image.reserve(slices * plane);
   for (const dicom::PixelImage& f : volume) input.image.insert(input.image.end(), f.values.begin(), f.values.end());
   absl::StatusOr<ev::Evidence> described = ev::DescribeEvidence(input, {.threshold = threshold});
   if (!described.ok()) return described.status();
+  input.image = {};
+  const std::vector<float>& heat_at_image = input.heatmap;  // the scaled maps, slices x rows x columns
+  timer.Lap(t.describe_ms);
   const ev::Region& region = described->region;
   const size_t peak = static_cast<size_t>(region.peak_slice);
 
@@ -342,24 +432,56 @@ absl::StatusOr<pb::ExplainResponse> ExplainabilityService::Run(const pb::Explain
     return std::vector<float>(all.begin() + static_cast<std::ptrdiff_t>(k * plane),
                               all.begin() + static_cast<std::ptrdiff_t>((k + 1) * plane));
   };
+  // The peak slice's overlay pixels, when the PNGs drew them: the Secondary
+  // Capture carries the same blend.
+  std::optional<std::vector<uint8_t>> peak_rgb;
   if (request.include_png()) {
+    std::vector<size_t> drawn;
     for (size_t k : items) {
       if (raw_max[k] <= 0) continue;
-      const std::vector<float> h = slice_of(heat, k);
-      if (*std::max_element(h.begin(), h.end()) < threshold) continue;  // nothing above the region threshold
+      const auto first = heat_at_image.begin() + static_cast<std::ptrdiff_t>(k * plane);
+      if (*std::max_element(first, first + static_cast<std::ptrdiff_t>(plane)) < threshold) continue;  // nothing above the region threshold
+      drawn.push_back(k);
+    }
+    // At most max_png_slices of them: the strongest, in slice order (the
+    // peak slice always among them).
+    if (request.max_png_slices() > 0 && static_cast<int>(drawn.size()) > request.max_png_slices()) {
+      std::stable_sort(drawn.begin(), drawn.end(), [&](size_t a, size_t b) { return raw_max[a] > raw_max[b]; });
+      drawn.resize(static_cast<size_t>(request.max_png_slices()));
+      std::sort(drawn.begin(), drawn.end());
+    }
+    // Two pictures per slice (heatmap, overlay), rendered on up to
+    // render_threads threads; each job writes only its own result.
+    std::vector<absl::StatusOr<std::string>> pngs(2 * drawn.size(), absl::UnknownError("not rendered"));
+    ParallelFor(pngs.size(), options_.render_threads, [&](size_t job) {
+      const size_t k = drawn[job / 2];
+      const std::vector<float> h = slice_of(heat_at_image, k);
+      if (job % 2 == 0) {
+        pngs[job] = ev::HeatmapPng(h, rows, columns, overlay);
+        return;
+      }
+      absl::StatusOr<std::vector<uint8_t>> rgb = ev::OverlayRgb(volume[k].values, h, rows, columns, overlay);
+      if (!rgb.ok()) {
+        pngs[job] = rgb.status();
+        return;
+      }
+      pngs[job] = ev::EncodePngRgb(columns, rows, *rgb);
+      if (k == peak) peak_rgb = *std::move(rgb);
+    });
+    for (size_t i = 0; i < drawn.size(); ++i) {
+      if (!pngs[2 * i].ok()) return pngs[2 * i].status();
+      if (!pngs[2 * i + 1].ok()) return pngs[2 * i + 1].status();
       pb::Heatmap* out = response.add_heatmaps();
-      out->set_source_sop_instance_uid(analysed.sop_instance_uids[k]);
+      out->set_source_sop_instance_uid(analysed.sop_instance_uids[drawn[i]]);
       out->set_frame_number(1);
       out->set_width(columns);
       out->set_height(rows);
-      absl::StatusOr<std::string> png = ev::HeatmapPng(h, rows, columns, overlay);
-      if (!png.ok()) return png.status();
-      out->set_png(*png);
-      absl::StatusOr<std::string> over = ev::OverlayPng(volume[k].values, h, rows, columns, overlay);
-      if (!over.ok()) return over.status();
-      out->set_overlay_png(*over);
+      out->set_png(*std::move(pngs[2 * i]));
+      out->set_overlay_png(*std::move(pngs[2 * i + 1]));
+      t.png_bytes += out->png().size() + out->overlay_png().size();
     }
   }
+  timer.Lap(t.png_ms);
   if (request.include_raw_grid()) {
     // The maps at the model's input resolution (before mapping to the image).
     pb::RawGrid* grid = response.mutable_raw_grid();
@@ -380,7 +502,8 @@ absl::StatusOr<pb::ExplainResponse> ExplainabilityService::Run(const pb::Explain
   }
   if (request.dicom_evidence() == pb::DICOM_EVIDENCE_TYPE_SECONDARY_CAPTURE) {
     absl::StatusOr<std::vector<uint8_t>> rgb =
-        ev::OverlayRgb(volume[peak].values, slice_of(heat, peak), rows, columns, overlay);
+        peak_rgb ? *std::move(peak_rgb)
+                 : ev::OverlayRgb(volume[peak].values, slice_of(heat_at_image, peak), rows, columns, overlay);
     if (!rgb.ok()) return rgb.status();
     // The source bytes of the peak slice (first-role series come first in `uids`
     // only by series; find it by UID).
@@ -392,7 +515,9 @@ absl::StatusOr<pb::ExplainResponse> ExplainabilityService::Run(const pb::Explain
     sc.rows = rows;
     sc.columns = columns;
     sc.finding_label = request.finding_label();
-    sc.method = method == inference::CamMethod::kHiResCam ? "HiResCAM" : "Grad-CAM";
+    sc.method = method == inference::CamMethod::kHiResCam   ? "HiResCAM"
+                : method == inference::CamMethod::kLayerCam ? "LayerCAM"
+                                                            : "Grad-CAM";
     sc.model_name = manifest.id;
     sc.model_version = manifest.version;
     sc.model_device_uid = manifest.device_uid;
@@ -406,6 +531,7 @@ absl::StatusOr<pb::ExplainResponse> ExplainabilityService::Run(const pb::Explain
     d->set_series_instance_uid(image->series_instance_uid);
     for (const std::string& ref : image->referenced_sop_instance_uids) d->add_referenced_sop_instance_uids(ref);
   }
+  timer.Lap(t.secondary_capture_ms);
   return response;
 }
 

@@ -37,8 +37,10 @@ struct ExplainableModel {
   std::unique_ptr<inference::StudyAnalyzer> analyzer;
 };
 
-// Loads every model of `dir` for Grad-CAM (freeze = false). Errors as
-// inference::LoadModelDirectory, naming the file.
+// Loads every model of `dir` for Grad-CAM (freeze = false) and runs one
+// Grad-CAM on a blank input per 2-D model, so a request does not pay
+// LibTorch's first-call cost. Errors as inference::LoadModelDirectory,
+// naming the file.
 absl::StatusOr<std::vector<ExplainableModel>> LoadExplainableModels(const std::string& dir,
                                                                    const std::string& device, int intra_op_threads);
 
@@ -60,8 +62,10 @@ struct ExplainTimings {
 struct ExplainabilityServiceOptions {
   int max_concurrent = 2;
   int max_slices = 64;                       // Grad-CAM passes per request
-  inference::CamMethod default_method = inference::CamMethod::kGradCam;
+  inference::CamMethod default_method = inference::CamMethod::kLayerCam;
   int instance_read_parallelism = 4;
+  int grad_cam_batch_size = 16;             // slices per Grad-CAM backward pass (>= 1)
+  int render_threads = 2;                    // threads drawing one request's PNGs (>= 1)
 };
 
 class ExplainabilityService final : public explainability::v1::Explainability::Service {

@@ -3,6 +3,8 @@
 // tested end to end in tests/).
 #include "explainability_service.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include <catch2/catch.hpp>
@@ -137,6 +139,49 @@ TEST_CASE("a subdural haemorrhage is explained across its slices with a volume a
                      << ", zone " << r->zone() << ", volume " << r->volume_ml());
   CHECK(r->laterality() == Expected(study.findings.at(0).laterality));
   CHECK(r->zone() == "extra-axial");
+}
+
+TEST_CASE("Grad-CAM of several slices in one backward pass equals Grad-CAM slice by slice",
+          "[explainability][slow]") {
+  ph::HeadCtOptions o;
+  o.seed = 900003;
+  o.difficulty = 0.05;
+  o.findings = {"Subdural"};
+  parallax::testing::TempDir tmp;
+  Written w = Write(ph::MakeHeadCt(o), 900003, tmp.path());
+  const ExplainableModel* ct = nullptr;
+  for (const ExplainableModel& m : Models()) {
+    if (m.model->manifest().id == "parallax.headct") ct = &m;
+  }
+  REQUIRE(ct != nullptr);
+  std::vector<inference::StudyInstance> instances(w.files.size());
+  for (size_t i = 0; i < w.files.size(); ++i) instances[i].path = w.files[i];
+  auto prepared = ct->analyzer->Prepare(instances);
+  REQUIRE(prepared.ok());
+  REQUIRE(prepared->analysis.applies);
+  const size_t first = prepared->volumes.front().size() / 2 - 3, count = 6;
+  auto batch = prepared->Input(first, count, ct->model->manifest().input);
+  REQUIRE(batch.ok());
+  for (inference::CamMethod method : {inference::CamMethod::kGradCam, inference::CamMethod::kLayerCam}) {
+    auto maps = inference::GradCamBatch(*ct->model, *batch, 0, method);
+    REQUIRE(maps.ok());
+    REQUIRE(maps->size() == count);
+    for (size_t i = 0; i < count; ++i) {
+      auto one = prepared->Input(first + i, 1, ct->model->manifest().input);
+      REQUIRE(one.ok());
+      auto single = inference::GradCam(*ct->model, *one, 0, method);
+      REQUIRE(single.ok());
+      const inference::Heatmap& b = (*maps)[i];
+      CHECK(b.empty == single->empty);
+      CHECK(b.logit == Approx(single->logit).margin(1e-4));
+      CHECK(b.raw_max == Approx(single->raw_max).epsilon(1e-4).margin(1e-9));
+      REQUIRE(b.values.size() == single->values.size());
+      float worst = 0;
+      for (size_t j = 0; j < b.values.size(); ++j) worst = std::max(worst, std::abs(b.values[j] - single->values[j]));
+      INFO("slice " << first + i << ", method " << static_cast<int>(method));
+      CHECK(worst <= 1e-4f);
+    }
+  }
 }
 
 TEST_CASE("explain requests that name what does not exist are refused with the documented codes",

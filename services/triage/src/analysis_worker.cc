@@ -217,6 +217,7 @@ absl::Status AnalysisWorker::Process(const ClaimedJob& job) {
         ex.set_finding_label(f.label());
         ex.set_finding_id(f.finding_id());
         ex.set_include_png(true);
+        ex.set_max_png_slices(options_.max_png_slices);
         if (options_.dicom_evidence) ex.set_dicom_evidence(xpl::DICOM_EVIDENCE_TYPE_SECONDARY_CAPTURE);
         xpl::ExplainResponse explained;
         grpc::ClientContext ex_context;

@@ -41,7 +41,10 @@ struct AnalysisWorkerOptions {
   std::chrono::milliseconds analyze_timeout{30000};       // Inference.Analyze deadline
   std::chrono::milliseconds explain_timeout{30000};       // each Explain deadline
   std::chrono::milliseconds idle_poll{5000};              // fallback when no NOTIFY arrives
-  int max_explained_slices = 16;                          // per finding (the most probable ones first)
+  int max_explained_slices = 16;                          // per finding: its source slices, in slice order
+  // Heatmap PNGs stored per finding: the strongest slices (the UI can ask
+  // Explainability for others on demand); 0 = every explained slice.
+  int max_png_slices = 3;
   bool dicom_evidence = true;                             // ask for a Secondary Capture per finding
   UrgencyOptions urgency;
 };

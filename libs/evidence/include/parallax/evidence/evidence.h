@@ -49,7 +49,8 @@
 //   1000. Without pixel spacing (or slice spacing for a volume) they are
 //   unset, never guessed.
 //
-// Thread-safe: pure functions of their arguments.
+// Thread-safe: pure functions of their arguments. DescribeEvidence measures
+// the brain's slices on up to two threads of its own (head CT, brain MR).
 #include <array>
 #include <cstdint>
 #include <optional>

@@ -65,6 +65,14 @@ struct Heatmap {
 absl::StatusOr<Heatmap> GradCam(const Model& model, const Tensor& input, int label_index,
                                 CamMethod method = CamMethod::kGradCam);
 
+// GradCam of every item of `input` (shape manifest().input.Shape(N), N >= 1)
+// from one backward pass (Model::LogitGradientsWrtFeatures): item n's map
+// equals GradCam of that item alone within float rounding (batched
+// convolutions may sum in another order). Errors as GradCam, without the
+// one-item rule.
+absl::StatusOr<std::vector<Heatmap>> GradCamBatch(const Model& model, const Tensor& input, int label_index,
+                                                  CamMethod method = CamMethod::kGradCam);
+
 // A point of the original image: the item (slice) index in the analysed
 // series order, and the pixel's row and column in the original matrix.
 struct ImagePoint {

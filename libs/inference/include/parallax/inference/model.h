@@ -58,6 +58,13 @@ struct FeatureGradient {
   float logit = 0;   // head(features)[0, label]
 };
 
+// The same for a batch of items, from one backward pass.
+struct FeatureGradients {
+  Tensor features;            // features(x), [N, K, h, w] (or [N, K, d, h, w])
+  Tensor gradient;            // item n's d head(features)[n, label] / d features[n], same shape
+  std::vector<float> logits;  // head(features)[n, label], one per item
+};
+
 class Model {
  public:
   // Loads `torchscript_path` and checks it against `manifest`. Returns:
@@ -109,6 +116,13 @@ class Model {
   // Grad-CAM model with freeze = false. INTERNAL when LibTorch fails
   // otherwise. Thread-safe like Logits(): each call builds its own graph.
   absl::StatusOr<FeatureGradient> LogitGradientWrtFeatures(const Tensor& input, int label_index) const;
+
+  // LogitGradientWrtFeatures for N >= 1 items in one features() call and one
+  // backward pass: the gradient of the sum of the items' target logits, which
+  // is each item's own gradient because head() treats items independently
+  // (the reference models: convolutions, BatchNorm in eval mode, pooling per
+  // item, a linear layer). Same errors, without the N == 1 rule.
+  absl::StatusOr<FeatureGradients> LogitGradientsWrtFeatures(const Tensor& input, int label_index) const;
 
  private:
   struct Impl;  // holds the torch::jit::Module (src/model.cc)
