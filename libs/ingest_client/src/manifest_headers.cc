@@ -43,6 +43,14 @@ dicom::InstanceHeader ToInstanceHeader(const common::v1::StudyManifest& study,
   return h;
 }
 
+const common::v1::SeriesManifest* FindSeries(const common::v1::StudyManifest& study,
+                                             const std::string& series_instance_uid) {
+  for (const common::v1::SeriesManifest& s : study.series()) {
+    if (s.series_instance_uid() == series_instance_uid) return &s;
+  }
+  return nullptr;
+}
+
 std::vector<dicom::InstanceHeader> ToInstanceHeaders(const common::v1::StudyManifest& study) {
   std::vector<dicom::InstanceHeader> out;
   for (const common::v1::SeriesManifest& s : study.series()) {

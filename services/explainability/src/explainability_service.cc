@@ -19,6 +19,7 @@
 #include "parallax/evidence/overlay.h"
 #include "parallax/evidence/png.h"
 #include "parallax/inference/model_directory.h"
+#include "parallax/ingest_client/manifest_headers.h"
 #include "parallax/log/log.h"
 #include "parallax/status/grpc_status.h"
 
@@ -59,31 +60,6 @@ common::v1::Laterality ToProto(ev::Side side) {
   }
 }
 
-// Releases a concurrency slot when it goes out of scope.
-class Slot {
- public:
-  Slot(std::atomic<int>& in_flight, int limit) : in_flight_(in_flight) {
-    int now = in_flight_.load();
-    while (now < limit && !in_flight_.compare_exchange_weak(now, now + 1)) {
-    }
-    acquired_ = now < limit;
-  }
-  ~Slot() {
-    if (acquired_) in_flight_.fetch_sub(1);
-  }
-  bool acquired() const { return acquired_; }
-
- private:
-  std::atomic<int>& in_flight_;
-  bool acquired_ = false;
-};
-
-const common::v1::SeriesManifest* FindSeries(const common::v1::StudyManifest& study, const std::string& uid) {
-  for (const common::v1::SeriesManifest& s : study.series()) {
-    if (s.series_instance_uid() == uid) return &s;
-  }
-  return nullptr;
-}
 
 // The geometry of the analysed (first-role) volume, from its headers.
 ev::ImageGeometry GeometryOf(const std::vector<dicom::InstanceHeader>& headers,
@@ -213,6 +189,7 @@ ExplainabilityService::ExplainabilityService(const std::vector<ExplainableModel>
     : models_(models),
       source_(source),
       options_(options),
+      limit_(options_.max_concurrent),
       metrics_(registry != nullptr ? std::make_unique<Metrics>(*registry) : nullptr) {}
 
 ExplainabilityService::~ExplainabilityService() = default;
@@ -269,7 +246,7 @@ absl::StatusOr<pb::ExplainResponse> ExplainabilityService::Run(const pb::Explain
                                             manifest.id, "'s labels"));
   }
 
-  Slot slot(in_flight_, options_.max_concurrent);
+  rpc::ConcurrencyLimit::Slot slot(limit_);
   if (!slot.acquired()) {
     return absl::ResourceExhaustedError(absl::StrCat("replica at capacity (", options_.max_concurrent,
                                                      " explanations running); retry"));
@@ -284,7 +261,7 @@ absl::StatusOr<pb::ExplainResponse> ExplainabilityService::Run(const pb::Explain
   series_uids.insert(series_uids.end(), request.additional_series_instance_uids().begin(),
                      request.additional_series_instance_uids().end());
   for (const std::string& s : series_uids) {
-    const common::v1::SeriesManifest* series = FindSeries(*study, s);
+    const common::v1::SeriesManifest* series = ingest_client::FindSeries(*study, s);
     if (series == nullptr) return absl::NotFoundError(absl::StrCat("series ", s, " is not part of study ", study_uid));
     for (const common::v1::InstanceManifest& i : series->instances()) {
       if (i.rows() > 0) uids.push_back(i.sop_instance_uid());

@@ -25,6 +25,7 @@
 #include "parallax/inference/model.h"
 #include "parallax/inference/study_analysis.h"
 #include "parallax/ingest_client/study_source.h"
+#include "parallax/rpc/concurrency_limit.h"
 
 namespace prometheus {
 class Registry;
@@ -93,8 +94,8 @@ class ExplainabilityService final : public explainability::v1::Explainability::S
   const std::vector<ExplainableModel>& models_;
   ingest_client::StudySource& source_;
   ExplainabilityServiceOptions options_;
+  rpc::ConcurrencyLimit limit_;
   std::unique_ptr<Metrics> metrics_;
-  std::atomic<int> in_flight_{0};
 };
 
 }  // namespace parallax::explainability

@@ -11,6 +11,7 @@
 #include "finding_mapping.h"
 #include "inference_metrics.h"
 #include "quality_gate.h"
+#include "parallax/ingest_client/manifest_headers.h"
 #include "parallax/log/log.h"
 #include "parallax/status/grpc_status.h"
 
@@ -29,31 +30,6 @@ const char* OutcomeName(inference::v1::ModelOutcome o) {
   }
 }
 
-// Releases a slot of the concurrency limit when it goes out of scope.
-class Slot {
- public:
-  Slot(std::atomic<int>& in_flight, int limit) : in_flight_(in_flight) {
-    int now = in_flight_.load();
-    while (now < limit && !in_flight_.compare_exchange_weak(now, now + 1)) {
-    }
-    acquired_ = now < limit;
-  }
-  ~Slot() {
-    if (acquired_) in_flight_.fetch_sub(1);
-  }
-  bool acquired() const { return acquired_; }
-
- private:
-  std::atomic<int>& in_flight_;
-  bool acquired_ = false;
-};
-
-const common::v1::SeriesManifest* FindSeries(const common::v1::StudyManifest& study, const std::string& uid) {
-  for (const common::v1::SeriesManifest& s : study.series()) {
-    if (s.series_instance_uid() == uid) return &s;
-  }
-  return nullptr;
-}
 
 bool IsImage(const common::v1::InstanceManifest& i) { return i.rows() > 0 && i.columns() > 0; }
 
@@ -64,6 +40,7 @@ InferenceService::InferenceService(const std::vector<LoadedModel>& models, inges
     : models_(models),
       source_(source),
       options_(std::move(options)),
+      limit_(options_.max_concurrent),
       metrics_(registry != nullptr ? std::make_unique<InferenceMetrics>(*registry) : nullptr) {}
 
 InferenceService::~InferenceService() = default;
@@ -98,12 +75,12 @@ absl::StatusOr<inference::v1::AnalyzeResponse> InferenceService::Run(const infer
     }
   }
 
-  Slot slot(in_flight_, options_.max_concurrent);
+  rpc::ConcurrencyLimit::Slot slot(limit_);
   if (!slot.acquired()) {
     return absl::ResourceExhaustedError(absl::StrCat("replica at capacity (", options_.max_concurrent,
                                                      " analyses running); retry, possibly on another replica"));
   }
-  if (metrics_) metrics_->SetInFlight(in_flight_.load());
+  if (metrics_) metrics_->SetInFlight(limit_.in_use());
 
   common::v1::StudyManifest fetched;
   const common::v1::StudyManifest* manifest = &request.manifest();
@@ -132,7 +109,7 @@ absl::StatusOr<inference::v1::AnalyzeResponse> InferenceService::Run(const infer
     // The instances to read: the chosen ones of the primary series (or all
     // its images), then every image of each additional series.
     std::vector<std::string> uids;
-    const common::v1::SeriesManifest* primary = FindSeries(*manifest, sel.series_instance_uid());
+    const common::v1::SeriesManifest* primary = ingest_client::FindSeries(*manifest, sel.series_instance_uid());
     if (primary == nullptr) {
       return absl::NotFoundError(absl::StrCat("series ", sel.series_instance_uid(), " is not part of study ",
                                               study_uid));
@@ -153,7 +130,7 @@ absl::StatusOr<inference::v1::AnalyzeResponse> InferenceService::Run(const infer
       }
     }
     for (const std::string& extra : sel.additional_series_instance_uids()) {
-      const common::v1::SeriesManifest* s = FindSeries(*manifest, extra);
+      const common::v1::SeriesManifest* s = ingest_client::FindSeries(*manifest, extra);
       if (s == nullptr) {
         return absl::NotFoundError(absl::StrCat("series ", extra, " is not part of study ", study_uid));
       }
@@ -233,7 +210,7 @@ grpc::Status InferenceService::Analyze(grpc::ServerContext* context, const infer
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
   if (metrics_) {
     metrics_->Call(absl::StatusCodeToString(out.status().code()), seconds);
-    metrics_->SetInFlight(in_flight_.load());
+    metrics_->SetInFlight(limit_.in_use());
   }
   if (!out.ok()) {
     log::Warning("analyze refused", {{"study", request->study().study_instance_uid()},

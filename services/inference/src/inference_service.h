@@ -18,6 +18,7 @@
 #include "loaded_models.h"
 #include "parallax/inference/v1/inference.grpc.pb.h"
 #include "parallax/ingest_client/study_source.h"
+#include "parallax/rpc/concurrency_limit.h"
 
 namespace prometheus {
 class Registry;
@@ -59,8 +60,8 @@ class InferenceService final : public inference::v1::Inference::Service {
   const std::vector<LoadedModel>& models_;
   ingest_client::StudySource& source_;
   InferenceServiceOptions options_;
+  rpc::ConcurrencyLimit limit_;
   std::unique_ptr<InferenceMetrics> metrics_;
-  std::atomic<int> in_flight_{0};
 };
 
 }  // namespace parallax::inference_service

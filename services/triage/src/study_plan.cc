@@ -67,12 +67,6 @@ std::string HeaderConflict(const common::v1::StudyManifest& study, const common:
   return "";
 }
 
-const common::v1::SeriesManifest* FindSeries(const common::v1::StudyManifest& study, const std::string& uid) {
-  for (const auto& s : study.series()) {
-    if (s.series_instance_uid() == uid) return &s;
-  }
-  return nullptr;
-}
 
 void AddFlag(StudyPlan& plan, common::v1::QualityFlag flag, const std::string& note) {
   if (std::find(plan.quality_flags.begin(), plan.quality_flags.end(), flag) == plan.quality_flags.end()) {
@@ -140,7 +134,7 @@ StudyPlan PlanStudy(const common::v1::StudyManifest& study, const std::vector<in
       }
     }
     for (const inference::SelectedSeries& s : sel.series) {
-      if (const common::v1::SeriesManifest* series = FindSeries(study, s.series_instance_uid)) {
+      if (const common::v1::SeriesManifest* series = ingest_client::FindSeries(study, s.series_instance_uid)) {
         const std::string conflict = HeaderConflict(study, *series);
         if (!conflict.empty()) AddFlag(plan, common::v1::QUALITY_FLAG_HEADER_CONFLICT, conflict);
       }

@@ -4,6 +4,7 @@
 // series from a manifest without reading any file, and tools and tests can
 // build a manifest from headers. Pure functions; thread-safe.
 #include <span>
+#include <string>
 #include <vector>
 
 #include "parallax/common/v1/study.pb.h"
@@ -16,6 +17,10 @@ namespace parallax::ingest_client {
 dicom::InstanceHeader ToInstanceHeader(const common::v1::StudyManifest& study,
                                        const common::v1::SeriesManifest& series,
                                        const common::v1::InstanceManifest& instance);
+
+// The series of `study` with this Series Instance UID; nullptr when none.
+const common::v1::SeriesManifest* FindSeries(const common::v1::StudyManifest& study,
+                                             const std::string& series_instance_uid);
 
 // Every instance of the manifest, series by series.
 std::vector<dicom::InstanceHeader> ToInstanceHeaders(const common::v1::StudyManifest& study);
