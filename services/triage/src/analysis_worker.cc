@@ -198,8 +198,16 @@ absl::Status AnalysisWorker::Process(const ClaimedJob& job) {
     if (metrics_ != nullptr) metrics_->Stage("inference", record.inference_ms / 1000);
     if (!g.ok()) return give_up(status::FromGrpc(g));
 
-    // Explain each positive finding on its most probable slices.
+    // Explain each positive finding on the slices that carry it, up to
+    // parallel_explains at once.
     const auto t_explain = Clock::now();
+    struct Pending {
+      common::v1::Finding* finding;
+      xpl::ExplainRequest request;
+      xpl::ExplainResponse response;
+      grpc::Status status;
+    };
+    std::vector<Pending> pending;
     for (inf::ModelResult& result : *analysis.mutable_results()) {
       const PlannedModel* planned = nullptr;
       for (const PlannedModel& m : plan.models) {
@@ -219,49 +227,72 @@ absl::Status AnalysisWorker::Process(const ClaimedJob& job) {
         ex.set_include_png(true);
         ex.set_max_png_slices(options_.max_png_slices);
         if (options_.dicom_evidence) ex.set_dicom_evidence(xpl::DICOM_EVIDENCE_TYPE_SECONDARY_CAPTURE);
-        xpl::ExplainResponse explained;
-        grpc::ClientContext ex_context;
-        ex_context.set_deadline(std::chrono::system_clock::now() + options_.explain_timeout);
-        grpc::Status eg = clients_->explainability->Explain(&ex_context, ex, &explained);
-        if (!eg.ok()) {
-          log::Warning("finding stored without evidence", {{"study", job.study_instance_uid},
-                                                           {"finding", f.finding_id()},
-                                                           {"code", static_cast<int>(eg.error_code())},
-                                                           {"error", eg.error_message()}});
-          if (metrics_ != nullptr) metrics_->ExplainFailed();
-          continue;
-        }
-        f.set_laterality(explained.laterality());
-        f.set_zone(explained.zone());
-        if (!f.has_area_cm2() && explained.has_area_cm2()) f.set_area_cm2(explained.area_cm2());
-        if (!f.has_volume_ml() && explained.has_volume_ml()) f.set_volume_ml(explained.volume_ml());
-        for (const xpl::Heatmap& h : explained.heatmaps()) {
-          StoredEvidence e;
-          e.finding_id = f.finding_id();
-          e.source_sop_instance_uid = h.source_sop_instance_uid();
-          e.png = h.png();
-          e.overlay_png = h.overlay_png();
-          common::v1::EvidenceRef* ref = f.add_evidence();
-          ref->set_kind(common::v1::EVIDENCE_KIND_HEATMAP_PNG);
-          ref->set_uri(absl::StrCat("parallax:triage/evidence/", f.finding_id(), "/", h.source_sop_instance_uid()));
-          ref->add_referenced_sop_instance_uids(h.source_sop_instance_uid());
-          record.evidence.push_back(std::move(e));
-        }
-        if (explained.has_dicom_evidence()) {
-          const xpl::DicomEvidence& d = explained.dicom_evidence();
-          StoredEvidence e;
-          e.finding_id = f.finding_id();
-          e.source_sop_instance_uid = "dicom:" + d.sop_instance_uid();
-          e.dicom_sop_instance_uid = d.sop_instance_uid();
-          e.dicom_part10 = d.part10();
-          common::v1::EvidenceRef* ref = f.add_evidence();
-          ref->set_kind(d.kind());
-          ref->set_sop_instance_uid(d.sop_instance_uid());
-          ref->set_series_instance_uid(d.series_instance_uid());
-          ref->set_sop_class_uid(d.sop_class_uid());
-          for (const std::string& r : d.referenced_sop_instance_uids()) ref->add_referenced_sop_instance_uids(r);
-          record.evidence.push_back(std::move(e));
-        }
+        pending.push_back({&f, std::move(ex), {}, grpc::Status::OK});
+      }
+    }
+    const auto explain_deadline = std::chrono::system_clock::now() + options_.explain_timeout;
+    const auto explain_one = [&](Pending& p) {
+      // A replica at capacity or briefly unreachable is retried until the deadline.
+      for (auto backoff = std::chrono::milliseconds(20);; backoff = std::min(backoff * 2, std::chrono::milliseconds(500))) {
+        grpc::ClientContext context;
+        context.set_deadline(explain_deadline);
+        p.status = clients_->explainability->Explain(&context, p.request, &p.response);
+        const bool again = p.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+                           p.status.error_code() == grpc::StatusCode::UNAVAILABLE;
+        if (!again || std::chrono::system_clock::now() + backoff >= explain_deadline) return;
+        std::this_thread::sleep_for(backoff);
+      }
+    };
+    const size_t parallel = static_cast<size_t>(std::max(1, options_.parallel_explains));
+    for (size_t first = 0; first < pending.size(); first += parallel) {
+      std::vector<std::thread> calls;
+      for (size_t i = first + 1; i < std::min(pending.size(), first + parallel); ++i) {
+        calls.emplace_back([&, i] { explain_one(pending[i]); });
+      }
+      explain_one(pending[first]);
+      for (std::thread& t : calls) t.join();
+    }
+    for (Pending& p : pending) {
+      common::v1::Finding& f = *p.finding;
+      const xpl::ExplainResponse& explained = p.response;
+      if (!p.status.ok()) {
+        log::Warning("finding stored without evidence", {{"study", job.study_instance_uid},
+                                                         {"finding", f.finding_id()},
+                                                         {"code", static_cast<int>(p.status.error_code())},
+                                                         {"error", p.status.error_message()}});
+        if (metrics_ != nullptr) metrics_->ExplainFailed();
+        continue;
+      }
+      f.set_laterality(explained.laterality());
+      f.set_zone(explained.zone());
+      if (!f.has_area_cm2() && explained.has_area_cm2()) f.set_area_cm2(explained.area_cm2());
+      if (!f.has_volume_ml() && explained.has_volume_ml()) f.set_volume_ml(explained.volume_ml());
+      for (const xpl::Heatmap& h : explained.heatmaps()) {
+        StoredEvidence e;
+        e.finding_id = f.finding_id();
+        e.source_sop_instance_uid = h.source_sop_instance_uid();
+        e.png = h.png();
+        e.overlay_png = h.overlay_png();
+        common::v1::EvidenceRef* ref = f.add_evidence();
+        ref->set_kind(common::v1::EVIDENCE_KIND_HEATMAP_PNG);
+        ref->set_uri(absl::StrCat("parallax:triage/evidence/", f.finding_id(), "/", h.source_sop_instance_uid()));
+        ref->add_referenced_sop_instance_uids(h.source_sop_instance_uid());
+        record.evidence.push_back(std::move(e));
+      }
+      if (explained.has_dicom_evidence()) {
+        const xpl::DicomEvidence& d = explained.dicom_evidence();
+        StoredEvidence e;
+        e.finding_id = f.finding_id();
+        e.source_sop_instance_uid = "dicom:" + d.sop_instance_uid();
+        e.dicom_sop_instance_uid = d.sop_instance_uid();
+        e.dicom_part10 = d.part10();
+        common::v1::EvidenceRef* ref = f.add_evidence();
+        ref->set_kind(d.kind());
+        ref->set_sop_instance_uid(d.sop_instance_uid());
+        ref->set_series_instance_uid(d.series_instance_uid());
+        ref->set_sop_class_uid(d.sop_class_uid());
+        for (const std::string& r : d.referenced_sop_instance_uids()) ref->add_referenced_sop_instance_uids(r);
+        record.evidence.push_back(std::move(e));
       }
     }
     record.explain_ms = Since(t_explain) * 1000;

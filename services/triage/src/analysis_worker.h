@@ -11,8 +11,10 @@
 // retried with backoff and dead-lettered after the queue's max attempts (the
 // study then shows failed with the reason); a request inference refuses
 // (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION) fails the job at once.
-// An explanation that fails does not hold the alert back: the finding is
-// stored without evidence and the failure is counted and logged.
+// An explanation that fails (after retries while the explainability
+// replica is at capacity or unreachable, within explain_timeout) does not
+// hold the alert back: the finding is stored without evidence and the
+// failure is counted and logged.
 //
 // Thread-safety: one AnalysisWorker per thread; the collaborators are shared.
 #include <atomic>
@@ -39,12 +41,15 @@ class TriageMetrics;
 struct AnalysisWorkerOptions {
   std::string worker_id = "worker";                       // in the job's lease_owner
   std::chrono::milliseconds analyze_timeout{30000};       // Inference.Analyze deadline
-  std::chrono::milliseconds explain_timeout{30000};       // each Explain deadline
+  std::chrono::milliseconds explain_timeout{30000};       // all Explain calls of one study, retries included
   std::chrono::milliseconds idle_poll{5000};              // fallback when no NOTIFY arrives
   int max_explained_slices = 16;                          // per finding: its source slices, in slice order
   // Heatmap PNGs stored per finding: the strongest slices (the UI can ask
   // Explainability for others on demand); 0 = every explained slice.
   int max_png_slices = 3;
+  // Explain calls of one study in flight at once (its positive findings);
+  // a replica at capacity is retried with backoff until explain_timeout.
+  int parallel_explains = 2;
   bool dicom_evidence = true;                             // ask for a Secondary Capture per finding
   UrgencyOptions urgency;
 };
