@@ -154,7 +154,7 @@ TEST_CASE("a pneumothorax film and a subdural head CT are analysed end to end wi
   }
 }
 
-TEST_CASE("a normal film yields no positive finding; a broken image fails and an unsupported study is not "
+TEST_CASE("a normal film yields no positive finding, a broken image fails and an unsupported study is not "
           "applicable, each with its reason",
           "[pipeline][db][slow]") {
   Pipeline p;

@@ -103,7 +103,7 @@ TEST_CASE("malformed sets are refused with the file, line and problem") {
   }
 }
 
-TEST_CASE("labels match ignoring case and underscores; a union label matches any finding") {
+TEST_CASE("labels match ignoring case and underscores, and a union label matches any finding") {
   CHECK(SameLabel("Pleural_Thickening", "pleural thickening"));
   CHECK_FALSE(SameLabel("Nodule", "Mass"));
   LabelledStudy s;

@@ -50,7 +50,7 @@ TEST_CASE("validation scores each label against the truth at its operating point
   CHECK(r->roc.size() == 2);
 }
 
-TEST_CASE("a label without positives gets a note and no AUC; bad scores are refused") {
+TEST_CASE("a label without positives gets a note and no AUC, and bad scores are refused") {
   const std::vector<LabelledStudy> set = {Study("n1", {}), Study("n2", {})};
   const std::vector<ModelLabel> labels = {{"Fracture", 0.5}};
   auto r = Validate(labels, set, {{0, {0.2}}, {1, {0.3}}});

@@ -41,7 +41,7 @@ TEST_CASE("content type parsing lower-cases the media type and parameter names",
   CHECK(ct->parameters.size() == 3);
 }
 
-TEST_CASE("content type parsing unquotes values holding ';' and backslash escapes",
+TEST_CASE("content type parsing unquotes values holding semicolons and backslash escapes",
           "[http][multipart]") {
   auto ct = ParseContentType(R"(multipart/related; boundary="a;b \"c\" d";type=application/dicom)");
   REQUIRE(ct.ok());

@@ -51,7 +51,7 @@ TEST_CASE("resizing keeps a gradient's ends and middle", "[inference]") {
   CHECK(t->data[3] == Approx(6.5));
 }
 
-TEST_CASE("a per-slice model gets one batch item per slice; a 3-D model gets depth slices", "[inference]") {
+TEST_CASE("a per-slice model gets one batch item per slice, a 3-D model gets depth slices", "[inference]") {
   std::vector<PixelImage> slices;
   for (int i = 0; i < 5; ++i) slices.push_back(Frame(4, 4, static_cast<float>(i)));
   InputSpec per_slice;

@@ -30,7 +30,7 @@ TEST_CASE("a committed instance is in place under its UID and its staging file i
   CHECK_FALSE(std::filesystem::exists(*staging));
 }
 
-TEST_CASE("commit never replaces an instance in place; replace does", "[ingest]") {
+TEST_CASE("commit never replaces an instance in place, replace does", "[ingest]") {
   parallax::testing::TempDir dir;
   InstanceStore store(InstanceStoreOptions{dir.path().string(), 0});
   REQUIRE(store.Open().ok());

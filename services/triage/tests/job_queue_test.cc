@@ -280,7 +280,7 @@ TEST_CASE("job_queue: an abandoned lease is taken over and the first worker's re
   CHECK(f.ResultRows(a.job_id) == 1);
 }
 
-TEST_CASE("job_queue: a heartbeat keeps the lease; an expired but untaken lease still completes",
+TEST_CASE("job_queue: a heartbeat keeps the lease, and an expired but untaken lease still completes",
           "[triage][db]") {
   Fixture f("job_queue_heartbeat");
   JobQueue q(f.db.get(), FastOptions());
