@@ -3,9 +3,21 @@
 #include <fstream>
 #include <sstream>
 
+#include <stdexcept>
+
+#include "parallax/dicom/study_writer.h"
 #include "parallax/ingest_client/manifest_headers.h"
 
 namespace parallax::ingest_client::testing {
+
+WrittenPhantom WritePhantom(const phantom::Study& study, uint64_t seed, const std::string& directory) {
+  dicom::StudyIdentity id;
+  id.uid_seed = seed;
+  id.patient_id = "TEST-" + std::to_string(seed);
+  auto written = dicom::WritePhantomStudy(study, id, directory);
+  if (!written.ok()) throw std::runtime_error(std::string(written.status().message()));
+  return {written->study_instance_uid, written->series_instance_uids.front(), written->files};
+}
 
 FileStudySource::FileStudySource(const std::vector<std::string>& files) {
   std::map<std::string, std::vector<dicom::InstanceHeader>> by_study;

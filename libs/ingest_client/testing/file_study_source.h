@@ -10,8 +10,21 @@
 #include <vector>
 
 #include "parallax/ingest_client/study_source.h"
+#include "parallax/phantom/phantom.h"
 
 namespace parallax::ingest_client::testing {
+
+// A phantom study written as Part-10 files (dicom::WritePhantomStudy) for a
+// FileStudySource: its UIDs and the files, series by series.
+struct WrittenPhantom {
+  std::string study_uid;
+  std::string series_uid;  // the first series
+  std::vector<std::string> files;
+};
+
+// Writes `study` under `directory` with UIDs and patient id drawn from
+// `seed`. Throws std::runtime_error naming DCMTK's message on failure (tests only).
+WrittenPhantom WritePhantom(const phantom::Study& study, uint64_t seed, const std::string& directory);
 
 class FileStudySource final : public StudySource {
  public:

@@ -34,18 +34,10 @@ const std::vector<ExplainableModel>& Models() {
   return models;
 }
 
-struct Written {
-  std::string study_uid;
-  std::string series_uid;
-  std::vector<std::string> files;
-};
+using Written = ingest_client::testing::WrittenPhantom;
 
 Written Write(const ph::Study& study, uint64_t seed, const fs::path& dir) {
-  dicom::StudyIdentity id;
-  id.uid_seed = seed;
-  auto written = dicom::WritePhantomStudy(study, id, dir.string());
-  REQUIRE(written.ok());
-  return {written->study_instance_uid, written->series_instance_uids.front(), written->files};
+  return ingest_client::testing::WritePhantom(study, seed, dir.string());
 }
 
 pb::ExplainRequest Request(const Written& w, const std::string& model, const std::string& label) {
