@@ -53,8 +53,13 @@ QualityResult AssessQuality(const inference::ModelManifest& manifest, const infe
     out.notes.push_back(std::string("quality not assessed: ") + std::string(assessment.status().message()));
     return out;
   }
+  const bool mr_volume = !series.positions_mm.empty() && series.modality != "CT";
   for (const quality::Check& c : assessment->checks) {
     if (!c.flagged) continue;
+    // The motion and noise rules are calibrated on CT and films only: on MR
+    // (stored values, other textures) they flag clean phantoms, so they do
+    // not speak for MR until calibrated there.
+    if (mr_volume && (c.issue == quality::Issue::kMotionArtefact || c.issue == quality::Issue::kNoisy)) continue;
     const common::v1::QualityFlag flag = ToFlag(c.issue);
     if (std::find(out.flags.begin(), out.flags.end(), flag) == out.flags.end()) out.flags.push_back(flag);
     out.notes.push_back(std::string(quality::IssueName(c.issue)) + ": " + c.detail);

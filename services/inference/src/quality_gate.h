@@ -3,7 +3,8 @@
 // (libs/quality): radiographs (rotation for frontal chest films, motion,
 // under/over-exposure, noise, resolution), CT volumes (gaps, truncation at
 // the vertex for head CT, motion per slice, noise, thick slices) and MR
-// volumes (geometry and motion only: the noise rule is in HU). Findings of
+// volumes (geometry only: the motion and noise rules are calibrated on CT
+// and films and flag clean MR phantoms). Findings of
 // a flagged study still report; they carry the flags so alerts and the UI
 // show them. Pure; thread-safe.
 #include <string>

@@ -15,6 +15,7 @@
 #include "finding_mapping.h"
 #include "loaded_models.h"
 #include "parallax/dicom/study_writer.h"
+#include "parallax/phantom/brain_mri.h"
 #include "parallax/phantom/chest_xray.h"
 #include "parallax/phantom/head_ct.h"
 #include "parallax/testing/environment.h"
@@ -253,6 +254,40 @@ TEST_CASE("a motion-blurred film is analysed and its findings carry the quality 
   auto c = clean_service.Run(Request(clean, "parallax.cxr"), In(std::chrono::seconds(60)));
   REQUIRE(c.ok());
   CHECK(c->results(0).quality_flags().empty());
+}
+
+TEST_CASE("a brain MRI is read from its T1 post-contrast and FLAIR series, a clean one without quality flags",
+          "[inference][slow]") {
+  ph::BrainMriOptions o;
+  o.seed = 900007;
+  o.difficulty = 0.05;
+  o.findings = {"Enhancing tumour"};
+  parallax::testing::TempDir tmp;
+  const ph::Study study = ph::MakeBrainMri(o);
+  REQUIRE(study.series.size() >= 2);
+  Written w = Write(study, 900007, tmp.path());
+  FileStudySource source(w.files);
+  auto manifest = source.GetStudy(w.study_uid, In(std::chrono::seconds(5)));
+  REQUIRE(manifest.ok());
+  REQUIRE(manifest->series_size() >= 2);
+  InferenceService service(Models(), source, {}, nullptr);
+  // The first series alone is not enough for a two-role model ...
+  auto one = service.Run(Request(w, "parallax.brainmri"), In(std::chrono::seconds(60)));
+  REQUIRE(one.ok());
+  CHECK(one->results(0).outcome() == inference::v1::MODEL_OUTCOME_NOT_APPLICABLE);
+  // ... with the other series named, it reads both.
+  auto request = Request(w, "parallax.brainmri");
+  for (int i = 0; i < manifest->series_size(); ++i) {
+    if (manifest->series(i).series_instance_uid() != w.series_uid) {
+      request.mutable_selections(0)->add_additional_series_instance_uids(manifest->series(i).series_instance_uid());
+    }
+  }
+  auto both = service.Run(request, In(std::chrono::seconds(60)));
+  REQUIRE(both.ok());
+  INFO(both->results(0).error());
+  REQUIRE(both->results(0).outcome() == inference::v1::MODEL_OUTCOME_OK);
+  CHECK(FindingOf(*both, "Enhancing tumour").positive());
+  CHECK(both->results(0).quality_flags().empty());
 }
 
 TEST_CASE("a model directory with a broken model refuses to load, naming the file", "[inference]") {
