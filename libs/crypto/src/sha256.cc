@@ -16,16 +16,20 @@ struct DigestContext {
   DigestContext() { EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr); }
   ~DigestContext() { EVP_MD_CTX_free(ctx); }
   void Update(const void* p, size_t n) { EVP_DigestUpdate(ctx, p, n); }
-  std::string FinalHex() {
+  std::string Final() {
     std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
     unsigned int len = 0;
     EVP_DigestFinal_ex(ctx, md.data(), &len);
+    return std::string(reinterpret_cast<const char*>(md.data()), len);
+  }
+  std::string FinalHex() {
     static constexpr char kHex[] = "0123456789abcdef";
+    const std::string raw = Final();
     std::string hex;
-    hex.reserve(2 * len);
-    for (unsigned int i = 0; i < len; ++i) {
-      hex.push_back(kHex[md[i] >> 4]);
-      hex.push_back(kHex[md[i] & 15]);
+    hex.reserve(2 * raw.size());
+    for (unsigned char c : raw) {
+      hex.push_back(kHex[c >> 4]);
+      hex.push_back(kHex[c & 15]);
     }
     return hex;
   }
@@ -37,6 +41,12 @@ std::string Sha256Hex(std::string_view data) {
   DigestContext d;
   d.Update(data.data(), data.size());
   return d.FinalHex();
+}
+
+std::string Sha256(std::string_view data) {
+  DigestContext d;
+  d.Update(data.data(), data.size());
+  return d.Final();
 }
 
 absl::StatusOr<std::string> Sha256HexOfFile(const std::string& path) {
