@@ -270,46 +270,14 @@ absl::StatusOr<FeatureGradient> Model::LogitGradientWrtFeatures(const Tensor& in
     return absl::InvalidArgumentError(absl::StrCat("a feature gradient is computed for one item; input shape ",
                                                    ShapeToString(input.shape), " holds ", input.shape[0]));
   }
-  const int labels = static_cast<int>(manifest_.labels.size());
-  if (label_index < 0 || label_index >= labels) {
-    return absl::InvalidArgumentError(absl::StrCat("label index ", label_index, " is out of range: model ",
-                                                   manifest_.id, " has ", labels, " labels"));
-  }
-  torch::Tensor features;
-  try {
-    torch::NoGradGuard no_grad;
-    features = impl_->Call("features", Wrap(input));
-  } catch (const std::exception& e) {
-    return absl::InternalError(
-        absl::StrCat("model ", manifest_.id, " (", path_, ") failed in features(): ", TorchMessage(e)));
-  }
-  try {
-    torch::AutoGradMode grad_on(true);
-    // A leaf of our own: the autograd graph is this call's alone.
-    torch::Tensor f = features.to(torch::kFloat).contiguous().clone().detach().requires_grad_(true);
-    torch::Tensor logits = impl_->Call("head", f);
-    if (logits.numel() != labels) {
-      return absl::InternalError(absl::StrCat("model ", manifest_.id, " gave ", logits.numel(),
-                                              " outputs for one item, expected ", labels));
-    }
-    torch::Tensor target = logits.reshape({-1})[label_index];
-    if (!target.requires_grad()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "model ", manifest_.id, " (", path_, ") does not track gradients through head() as loaded "
-          "(load it with freeze = false for Grad-CAM)"));
-    }
-    std::vector<torch::Tensor> grads = torch::autograd::grad({target}, {f});
-    FeatureGradient out;
-    out.features = ToParallax(f.detach());
-    out.gradient = ToParallax(grads.at(0));
-    out.logit = target.item<float>();
-    return out;
-  } catch (const std::exception& e) {
-    return absl::FailedPreconditionError(absl::StrCat("model ", manifest_.id, " (", path_,
-                                                      ") cannot back-propagate through head() as loaded "
-                                                      "(load it with freeze = false for Grad-CAM): ",
-                                                      TorchMessage(e)));
-  }
+  // One item: the batched gradient of a one-element sum is the item's own.
+  absl::StatusOr<FeatureGradients> batch = LogitGradientsWrtFeatures(input, label_index);
+  if (!batch.ok()) return batch.status();
+  FeatureGradient out;
+  out.features = std::move(batch->features);
+  out.gradient = std::move(batch->gradient);
+  out.logit = batch->logits.at(0);
+  return out;
 }
 
 absl::StatusOr<FeatureGradients> Model::LogitGradientsWrtFeatures(const Tensor& input, int label_index) const {
