@@ -72,4 +72,12 @@ grpc::Status TriageService::ListWorklist(grpc::ServerContext*, const triage::v1:
   return grpc::Status::OK;
 }
 
+grpc::Status TriageService::GetEvidence(grpc::ServerContext*, const triage::v1::GetEvidenceRequest* request,
+                                        triage::v1::GetEvidenceResponse* response) {
+  auto r = store_->Evidence(*request);
+  if (!r.ok()) return status::ToGrpc(r.status());
+  *response = *std::move(r);
+  return grpc::Status::OK;
+}
+
 }  // namespace parallax::triage

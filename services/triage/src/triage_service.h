@@ -30,6 +30,8 @@ class TriageService final : public triage::v1::Triage::Service {
                               triage::v1::GetStudyStatusResponse* response) override;
   grpc::Status ListWorklist(grpc::ServerContext* ctx, const triage::v1::ListWorklistRequest* request,
                             triage::v1::ListWorklistResponse* response) override;
+  grpc::Status GetEvidence(grpc::ServerContext* ctx, const triage::v1::GetEvidenceRequest* request,
+                           triage::v1::GetEvidenceResponse* response) override;
 
  private:
   store::Database* db_;

@@ -327,6 +327,38 @@ absl::StatusOr<int64_t> TriageStore::CountAnalyses(const std::string& study_uid)
   return (*rows)[0].GetInt64(0);
 }
 
+absl::StatusOr<triage::v1::GetEvidenceResponse> TriageStore::Evidence(const triage::v1::GetEvidenceRequest& request) {
+  if (request.finding_id().empty()) return absl::InvalidArgumentError("GetEvidence needs a finding_id");
+  // Only the columns asked for leave the database.
+  const std::string png = request.include_png() ? "png, overlay_png" : "NULL, NULL";
+  const std::string dicom = request.include_dicom() ? "dicom_part10" : "NULL";
+  auto rows = db_->Exec(absl::StrCat("SELECT source_sop_instance_uid, study_uid, generation, ", png,
+                                     ", dicom_sop_instance_uid, ", dicom,
+                                     " FROM triage.evidence WHERE finding_id = $1 AND ($2 = '' OR "
+                                     "source_sop_instance_uid = $2) ORDER BY source_sop_instance_uid"),
+                        {request.finding_id(), request.source_sop_instance_uid()});
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return absl::NotFoundError(absl::StrCat("no evidence stored for finding ", request.finding_id()));
+  triage::v1::GetEvidenceResponse out;
+  for (const store::Row& row : *rows) {
+    triage::v1::EvidenceObject* o = out.add_objects();
+    o->set_finding_id(request.finding_id());
+    o->set_source_sop_instance_uid(row.Get(0).value_or(""));
+    o->set_study_instance_uid(row.Get(1).value_or(""));
+    o->set_generation(row.GetInt64(2).value_or(0));
+    for (int column : {3, 4, 6}) {
+      if (!row.Get(column).has_value()) continue;
+      auto bytes = store::FromByteaHex(*row.Get(column), "triage.evidence");
+      if (!bytes.ok()) return bytes.status();
+      if (column == 3) o->set_heatmap_png(*std::move(bytes));
+      else if (column == 4) o->set_overlay_png(*std::move(bytes));
+      else o->set_dicom_part10(*std::move(bytes));
+    }
+    o->set_dicom_sop_instance_uid(row.Get(5).value_or(""));
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<TriageStore::OutboxEntry>> TriageStore::PendingRoutes(int limit) {
   auto rows = db_->Exec(
       "SELECT id, request, attempts FROM triage.route_outbox WHERE delivered_at IS NULL ORDER BY id LIMIT $1",

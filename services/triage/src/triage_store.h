@@ -90,6 +90,11 @@ class TriageStore {
   absl::StatusOr<alerting::v1::RouteRequest> Analysis(const std::string& study_uid, int64_t generation);
   absl::StatusOr<int64_t> CountAnalyses(const std::string& study_uid);
 
+  // The stored evidence of one finding (every slice, or the one given),
+  // with the PNGs and/or the Secondary Capture bytes as asked. NOT_FOUND
+  // when the finding has none.
+  absl::StatusOr<triage::v1::GetEvidenceResponse> Evidence(const triage::v1::GetEvidenceRequest& request);
+
   // Route outbox: the oldest undelivered entries, and marking one done/failed.
   struct OutboxEntry {
     int64_t id = 0;

@@ -1,0 +1,71 @@
+#pragma once
+// Delivers the escalation outbox: each report version to the FHIR facade
+// (PublishReport), each case's Task (PublishTask), and, for final and
+// amended reports, the DICOM SR with its heatmap objects to the PACS
+// (through an SrSender). Items are retried with exponential backoff and
+// jitter until they go through, so a facade or PACS outage delays and never
+// loses them; an item for a report version that a newer one superseded is
+// dropped. Runs on its own thread; Poke() wakes it after a commit.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "audit_trail.h"
+#include "escalation_store.h"
+#include "parallax/fhir/v1/fhir_facade.grpc.pb.h"
+
+namespace parallax::escalation {
+
+// Makes the study's SR for a report version and sends it, with the heatmap
+// objects, to the PACS. Returns the SR's SOP Instance UID; UNAVAILABLE when
+// the PACS (or ingest) cannot be reached, to be retried.
+class SrSender {
+ public:
+  virtual ~SrSender() = default;
+  virtual absl::StatusOr<std::string> Send(const v1::Report& report, const StoredReport& stored) = 0;
+};
+
+// The FHIR facade's request for one report version: an Observation per
+// current finding (a rejected one as absent, with who rejected it), the
+// reviewers as performers and interpreters, and a conclusion in words.
+fhir::v1::PublishReportRequest ToPublishReport(const v1::Report& report, const StoredReport& stored);
+
+class ReportPublisher {
+ public:
+  struct Options {
+    std::chrono::milliseconds poll{1000};
+    std::chrono::milliseconds timeout{5000};        // per call
+    std::chrono::milliseconds backoff_base{1000};
+    std::chrono::milliseconds backoff_max{300000};
+  };
+  // `decorate` adds the service's credentials to each outgoing call. A null
+  // `sr` leaves SR items pending (logged once).
+  ReportPublisher(EscalationStore* store, fhir::v1::FhirFacade::StubInterface* facade, SrSender* sr,
+                  AuditTrail* audit, std::function<void(grpc::ClientContext*)> decorate, Options options);
+  ~ReportPublisher();  // Stop()
+
+  void Start();
+  void Stop();
+  void Poke();
+  // One pass over the due items; returns how many were delivered.
+  int DeliverDue();
+
+ private:
+  absl::Status Deliver(const OutboxItem& item);
+
+  EscalationStore* store_;
+  fhir::v1::FhirFacade::StubInterface* facade_;
+  SrSender* sr_;
+  AuditTrail* audit_;
+  std::function<void(grpc::ClientContext*)> decorate_;
+  Options options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false, poked_ = false;
+  std::thread thread_;
+};
+
+}  // namespace parallax::escalation
