@@ -3,6 +3,9 @@
 // I/O, thread-safe); every resource they return validates against the
 // official FHIR R4 JSON schema (tested with the npm schema validator).
 // The JSON may carry patient identifiers (it goes to the EHR): never log it.
+// Ids passed in (`id`, ReportIds) must be FHIR ids (IsValidFhirId); use
+// LogicalId to make them. Strings from the inputs are carried as given, and
+// empty ones are left out (FHIR JSON allows no empty values).
 #include <string>
 #include <string_view>
 #include <vector>
