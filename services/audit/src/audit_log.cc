@@ -32,13 +32,101 @@ CREATE TABLE audit.head (
 INSERT INTO audit.head (sequence, hash) VALUES (0, '\x0000000000000000000000000000000000000000000000000000000000000000');
 )sql";
 
+// The subject's ids as their own columns, so Query filters use indexes. NULL
+// only on entries written before this migration, until Migrate() fills them
+// from the hashed content.
+constexpr char kSubjectColumnsSql[] = R"sql(
+ALTER TABLE audit.entries
+  ADD COLUMN generation      bigint,
+  ADD COLUMN finding_id      text,
+  ADD COLUMN alert_id        text,
+  ADD COLUMN review_id       text,
+  ADD COLUMN case_id         text,
+  ADD COLUMN report_id       text,
+  ADD COLUMN label           text,
+  ADD COLUMN model_id        text,
+  ADD COLUMN model_version   text,
+  ADD COLUMN sop_uid         text;
+CREATE INDEX entries_type ON audit.entries (type, sequence);
+CREATE INDEX entries_occurred ON audit.entries (occurred_at);
+CREATE INDEX entries_actor ON audit.entries (actor_user_id) WHERE actor_user_id <> '';
+CREATE INDEX entries_service ON audit.entries (service, sequence);
+CREATE INDEX entries_finding ON audit.entries (finding_id) WHERE finding_id <> '';
+CREATE INDEX entries_alert ON audit.entries (alert_id) WHERE alert_id <> '';
+CREATE INDEX entries_case ON audit.entries (case_id) WHERE case_id <> '';
+CREATE INDEX entries_review ON audit.entries (review_id) WHERE review_id <> '';
+CREATE INDEX entries_report ON audit.entries (report_id) WHERE report_id <> '';
+CREATE INDEX entries_label ON audit.entries (label, occurred_at) WHERE label <> '';
+)sql";
+
 std::string Zeros() { return std::string(32, '\0'); }
+
+double Seconds(const google::protobuf::Timestamp& t) { return static_cast<double>(t.seconds()) + t.nanos() / 1e9; }
+
+// The subject columns in kSubjectColumnsSql order, as parameters.
+std::vector<store::Param> SubjectParams(const audit::v1::Subject& s) {
+  return {static_cast<long long>(s.generation()), s.finding_id(), s.alert_id(), s.review_id(), s.case_id(),
+          s.report_id(), s.label(), s.model_id(), s.model_version(), s.sop_instance_uid()};
+}
+
+// True when the subject columns (starting at `first`) hold what the hashed
+// content says. A NULL never agrees.
+bool SubjectColumnsAgree(const store::Row& row, size_t first, const audit::v1::Subject& s) {
+  if (row.IsNull(first) || row.GetInt64(first).value_or(-1) != s.generation()) return false;
+  const std::string* expected[] = {&s.finding_id(), &s.alert_id(), &s.review_id(), &s.case_id(), &s.report_id(),
+                                   &s.label(),      &s.model_id(), &s.model_version(), &s.sop_instance_uid()};
+  for (size_t i = 0; i < 9; ++i) {
+    auto cell = row.Get(first + 1 + i);
+    if (!cell || *cell != *expected[i]) return false;
+  }
+  return true;
+}
+
+absl::Status BackfillSubjectColumns(store::Database& db) {
+  for (;;) {
+    auto rows = db.Exec("SELECT sequence, content FROM audit.entries WHERE label IS NULL ORDER BY sequence LIMIT 500");
+    if (!rows.ok()) return rows.status();
+    if (rows->empty()) return absl::OkStatus();
+    for (const store::Row& row : *rows) {
+      const long long sequence = row.GetInt64(0).value_or(0);
+      auto content = store::FromByteaHex(row.Get(1).value_or(""), "audit.entries.content");
+      audit::v1::AuditEvent event;
+      if (!content.ok() || !event.ParseFromString(*content)) {
+        // Leave it NULL: Verify reports the entry as altered.
+        return absl::DataLossError(absl::StrCat("audit entry ", sequence, " does not parse; run Verify"));
+      }
+      std::vector<store::Param> params = SubjectParams(event.subject());
+      params.insert(params.begin(), sequence);
+      auto updated = db.Exec(
+          "UPDATE audit.entries SET generation = $2, finding_id = $3, alert_id = $4, review_id = $5, case_id = $6, "
+          "report_id = $7, label = $8, model_id = $9, model_version = $10, sop_uid = $11 WHERE sequence = $1",
+          params);
+      if (!updated.ok()) return updated.status();
+    }
+  }
+}
 
 }  // namespace
 
 absl::Status AuditLog::Migrate() {
-  static const std::vector<store::Migration> kMigrations = {{1, "hash-chained entries and their head", kSchemaSql}};
-  return store::ApplyMigrations(*db_, "audit", kMigrations);
+  static const std::vector<store::Migration> kMigrations = {
+      {1, "hash-chained entries and their head", kSchemaSql},
+      {2, "subject id columns and query indexes", kSubjectColumnsSql}};
+  absl::Status s = store::ApplyMigrations(*db_, "audit", kMigrations);
+  if (!s.ok()) return s;
+  return BackfillSubjectColumns(*db_);
+}
+
+absl::StatusOr<AuditLog::HeadState> AuditLog::Head() {
+  auto head = db_->Exec("SELECT sequence, hash FROM audit.head");
+  if (!head.ok()) return head.status();
+  if (head->empty()) return absl::FailedPreconditionError("audit.head has no row; run Migrate");
+  HeadState out;
+  out.sequence = (*head)[0].GetInt64(0).value_or(0);
+  auto hash = store::FromByteaHex((*head)[0].Get(1).value_or(""), "audit.head.hash");
+  if (!hash.ok()) return hash.status();
+  out.hash = *hash;
+  return out;
 }
 
 absl::StatusOr<audit::v1::RecordResponse> AuditLog::Record(const audit::v1::AuditEvent& event) {
@@ -68,18 +156,29 @@ absl::StatusOr<audit::v1::RecordResponse> AuditLog::Record(const audit::v1::Audi
     audit::v1::AuditEvent entry = event;
     entry.set_sequence(*(*head)[0].GetInt64(0) + 1);
     *entry.mutable_recorded_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+    if (!entry.has_occurred_at()) *entry.mutable_occurred_at() = entry.recorded_at();
     entry.set_previous_hash(*previous);
     entry.clear_hash();
     std::string content;
     if (!entry.SerializeToString(&content)) return absl::InternalError("audit event does not serialize");
     const std::string hash = crypto::Sha256(*previous + content);
+    std::vector<store::Param> params = {static_cast<long long>(entry.sequence()),
+                                        entry.event_id(),
+                                        static_cast<int>(entry.type()),
+                                        entry.service(),
+                                        entry.actor().user_id(),
+                                        entry.subject().study_instance_uid(),
+                                        Seconds(entry.occurred_at()),
+                                        store::ToByteaHex(content),
+                                        store::ToByteaHex(*previous),
+                                        store::ToByteaHex(hash)};
+    for (store::Param& p : SubjectParams(entry.subject())) params.push_back(std::move(p));
     auto inserted = txn.Exec(
         "INSERT INTO audit.entries (sequence, event_id, type, service, actor_user_id, study_uid, occurred_at, content, "
-        "previous_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7::double precision), $8, $9, $10)",
-        {static_cast<long long>(entry.sequence()), entry.event_id(), static_cast<int>(entry.type()), entry.service(),
-         entry.actor().user_id(), entry.subject().study_instance_uid(),
-         static_cast<double>(entry.occurred_at().seconds()) + entry.occurred_at().nanos() / 1e9,
-         store::ToByteaHex(content), store::ToByteaHex(*previous), store::ToByteaHex(hash)});
+        "previous_hash, hash, generation, finding_id, alert_id, review_id, case_id, report_id, label, model_id, "
+        "model_version, sop_uid) VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7::double precision), $8, $9, $10, "
+        "$11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+        params);
     if (!inserted.ok()) return inserted.status();
     auto moved = txn.Exec("UPDATE audit.head SET sequence = $1, hash = $2",
                           {static_cast<long long>(entry.sequence()), store::ToByteaHex(hash)});
@@ -134,7 +233,8 @@ absl::StatusOr<audit::v1::VerifyResponse> AuditLog::Verify(int64_t from_sequence
   constexpr int kPage = 1000;
   while (expected <= last) {
     auto rows = db_->Exec(
-        "SELECT sequence, type, service, actor_user_id, study_uid, content, previous_hash, hash FROM audit.entries "
+        "SELECT sequence, type, service, actor_user_id, study_uid, content, previous_hash, hash, generation, finding_id, "
+        "alert_id, review_id, case_id, report_id, label, model_id, model_version, sop_uid FROM audit.entries "
         "WHERE sequence >= $1 AND sequence <= $2 ORDER BY sequence LIMIT $3",
         {static_cast<long long>(expected), static_cast<long long>(last), kPage});
     if (!rows.ok()) return rows.status();
@@ -159,7 +259,8 @@ absl::StatusOr<audit::v1::VerifyResponse> AuditLog::Verify(int64_t from_sequence
       if (!event.ParseFromString(*content) || event.sequence() != sequence || event.previous_hash() != previous ||
           static_cast<int>(event.type()) != row.GetInt64(1).value_or(-1) || event.service() != row.Get(2).value_or("") ||
           event.actor().user_id() != row.Get(3).value_or("") ||
-          event.subject().study_instance_uid() != row.Get(4).value_or("")) {
+          event.subject().study_instance_uid() != row.Get(4).value_or("") ||
+          !SubjectColumnsAgree(row, 8, event.subject())) {
         return broken(sequence, audit::v1::BREAK_REASON_HASH_MISMATCH,
                       "a column disagrees with the hashed content");
       }

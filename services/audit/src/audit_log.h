@@ -7,7 +7,7 @@
 // hash of the last entry), so sequences have no gaps and the chain has one
 // order. Verify recomputes the chain and names the first broken entry:
 // edited content (HASH_MISMATCH; also when a queryable column no longer
-// agrees with the hashed bytes), a broken link (PREVIOUS_HASH_MISMATCH), a
+// agrees with the hashed bytes, subject id columns included), a broken link (PREVIOUS_HASH_MISMATCH), a
 // removed entry (SEQUENCE_GAP, including the last one, which the head still
 // remembers). Reordered entries break the links.
 //
@@ -26,10 +26,21 @@ class AuditLog {
  public:
   explicit AuditLog(store::Database* db) : db_(db) {}
 
-  // Creates the schema (migrations). UNAVAILABLE when the store is down.
+  // Creates or upgrades the schema (migrations), then fills the subject
+  // columns of entries written before they existed (from the hashed
+  // content). UNAVAILABLE when the store is down; DATA_LOSS when an old
+  // entry's content does not parse (run Verify).
   absl::Status Migrate();
 
-  // Appends `event`. Returns sequence, hash and duplicate = true when its
+  struct HeadState {
+    int64_t sequence = 0;  // 0 for an empty log
+    std::string hash;      // 32 bytes; zeros for an empty log
+  };
+  // The last entry's sequence and hash. UNAVAILABLE when the store is down;
+  // FAILED_PRECONDITION before Migrate.
+  absl::StatusOr<HeadState> Head();
+
+  // Appends `event` (occurred_at defaults to recorded_at when unset). Returns sequence, hash and duplicate = true when its
   // event_id was recorded before (the original entry is returned, nothing is
   // appended). INVALID_ARGUMENT without event_id, type, service or actor;
   // UNAVAILABLE when the store is down (retry with the same event_id).
