@@ -5,6 +5,7 @@
 #include <absl/strings/str_cat.h>
 #include <google/protobuf/util/time_util.h>
 
+#include "parallax/auth/roles.h"
 #include "parallax/crypto/sha256.h"
 #include "parallax/fhir/v1/fhir_facade.pb.h"
 #include "parallax/status/grpc_status.h"
@@ -96,7 +97,7 @@ audit::v1::AuditEvent EscalationService::Event(audit::v1::EventType type, const 
   actor->set_kind(caller.Has(v1::ROLE_INTEGRATION) ? audit::v1::ACTOR_KIND_SERVICE : audit::v1::ACTOR_KIND_USER);
   actor->set_user_id(caller.user_id);
   if (caller.Has(v1::ROLE_INTEGRATION)) actor->set_system_id(caller.user_id);
-  for (v1::Role r : caller.roles) actor->add_roles(RoleName(r));
+  for (v1::Role r : caller.roles) actor->add_roles(auth::RoleName(r));
   e.set_outcome(audit::v1::OUTCOME_SUCCESS);
   return e;
 }
@@ -104,8 +105,8 @@ audit::v1::AuditEvent EscalationService::Event(audit::v1::EventType type, const 
 absl::StatusOr<Caller> EscalationService::Resolve(const TokenIdentity& who, const std::string& actor_user_id) {
   Caller caller;
   caller.user_id = who.user_id;
-  caller.roles = who.roles;
-  caller.groups = who.groups;
+  caller.roles.insert(who.roles.begin(), who.roles.end());
+  caller.groups.insert(who.groups.begin(), who.groups.end());
   auto user = store_->GetUser(who.user_id);
   if (!user.ok()) return Retryable(user.status());
   if (user->has_value()) {

@@ -15,17 +15,15 @@
 
 #include "audit_trail.h"
 #include "escalation_store.h"
+#include "parallax/auth/principal.h"
 #include "parallax/escalation/v1/escalation.grpc.pb.h"
 #include "rbac.h"
 
 namespace parallax::escalation {
 
-// Who the channel says is calling, before the directory is consulted.
-struct TokenIdentity {
-  std::string user_id;
-  std::set<v1::Role> roles;
-  std::set<std::string> groups;
-};
+// Who the channel says is calling (the verified bearer token), before the
+// directory is consulted.
+using TokenIdentity = auth::Principal;
 
 struct EscalationOptions {
   std::string case_group = "senior-radiology";  // who receives escalation cases

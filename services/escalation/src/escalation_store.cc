@@ -5,6 +5,8 @@
 #include <absl/strings/str_split.h>
 #include <google/protobuf/util/time_util.h>
 
+#include "parallax/audit_client/audit_recorder.h"
+#include "parallax/auth/roles.h"
 #include "parallax/store/bytea.h"
 #include "parallax/store/migrations.h"
 
@@ -111,7 +113,7 @@ absl::StatusOr<T> Parse(const std::optional<std::string>& cell, const char* what
 
 std::string RolesText(const v1::User& u) {
   std::vector<std::string> names;
-  for (int r : u.roles()) names.push_back(RoleName(static_cast<v1::Role>(r)));
+  for (int r : u.roles()) names.push_back(auth::RoleName(static_cast<v1::Role>(r)));
   return absl::StrJoin(names, ",");
 }
 
@@ -121,7 +123,8 @@ absl::StatusOr<v1::User> UserFromRow(const store::Row& row) {
   u.set_user_id(row.Get(0).value_or(""));
   u.set_display_name(row.Get(1).value_or(""));
   for (absl::string_view r : absl::StrSplit(row.Get(2).value_or(""), ',', absl::SkipEmpty())) {
-    u.add_roles(RoleFromName(std::string(r)));
+    auto role = auth::ParseRole(std::string(r));
+    if (role.ok()) u.add_roles(*role);
   }
   for (absl::string_view g : absl::StrSplit(row.Get(3).value_or(""), ',', absl::SkipEmpty())) u.add_groups(std::string(g));
   for (absl::string_view l : absl::StrSplit(row.Get(4).value_or(""), ',', absl::SkipEmpty())) {
@@ -184,9 +187,10 @@ absl::StatusOr<StoredReport> ReportFromRow(const store::Row& row) {
 }  // namespace
 
 absl::Status EscalationStore::Migrate() {
-  static const std::vector<store::Migration> kMigrations = {
+  std::vector<store::Migration> migrations = {
       {1, "directory, reports, findings, reviews, cases and the outbox", kSchemaSql}};
-  return store::ApplyMigrations(*db_, "escalation", kMigrations);
+  for (store::Migration& m : audit_client::AuditRecorder::Migrations("escalation", 2)) migrations.push_back(m);
+  return store::ApplyMigrations(*db_, "escalation", migrations);
 }
 
 absl::StatusOr<std::optional<v1::User>> EscalationStore::GetUser(const std::string& user_id) {
@@ -227,7 +231,7 @@ absl::StatusOr<std::vector<v1::User>> EscalationStore::ListUsers(const v1::ListU
       absl::StrCat("SELECT ", kUserColumns,
                    " FROM escalation.users WHERE ($1 OR active) AND ($2 = '' OR $2 = ANY(string_to_array(roles, ','))) "
                    "AND ($3 = '' OR $3 = ANY(string_to_array(groups, ','))) ORDER BY user_id OFFSET $4 LIMIT $5"),
-      {request.include_inactive(), request.role() == v1::ROLE_UNSPECIFIED ? std::string() : RoleName(request.role()),
+      {request.include_inactive(), request.role() == v1::ROLE_UNSPECIFIED ? std::string() : auth::RoleName(request.role()),
        request.group(), static_cast<long long>(offset), limit});
   if (!rows.ok()) return rows.status();
   std::vector<v1::User> out;
@@ -245,7 +249,7 @@ absl::Status EscalationStore::ReplaceOverrideRights(const OverrideRights& rights
     for (const auto& [label, roles] : rights) {
       for (v1::Role role : roles) {
         auto r = txn.Exec("INSERT INTO escalation.override_rights (label, role) VALUES ($1, $2)",
-                          {label, RoleName(role)});
+                          {label, auth::RoleName(role)});
         if (!r.ok()) return r.status();
       }
     }
@@ -257,7 +261,10 @@ absl::StatusOr<OverrideRights> EscalationStore::LoadOverrideRights() {
   auto rows = db_->Exec("SELECT label, role FROM escalation.override_rights");
   if (!rows.ok()) return rows.status();
   OverrideRights out;
-  for (const store::Row& row : *rows) out[row.Get(0).value_or("")].insert(RoleFromName(row.Get(1).value_or("")));
+  for (const store::Row& row : *rows) {
+    auto role = auth::ParseRole(row.Get(1).value_or(""));
+    if (role.ok()) out[row.Get(0).value_or("")].insert(*role);
+  }
   return out;
 }
 

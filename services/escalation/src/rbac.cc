@@ -1,5 +1,7 @@
 #include "rbac.h"
 
+#include "parallax/auth/roles.h"
+
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_join.h>
 #include <absl/strings/str_split.h>
@@ -10,20 +12,6 @@ namespace {
 
 using escalation::v1::Role;
 
-const std::map<Role, std::string>& Names() {
-  static const std::map<Role, std::string> kNames = {
-      {v1::ROLE_RADIOLOGIST, "radiologist"},
-      {v1::ROLE_THORACIC_RADIOLOGIST, "thoracic_radiologist"},
-      {v1::ROLE_NEURORADIOLOGIST, "neuroradiologist"},
-      {v1::ROLE_SENIOR_RADIOLOGIST, "senior_radiologist"},
-      {v1::ROLE_DEPARTMENT_HEAD, "department_head"},
-      {v1::ROLE_AUDITOR, "auditor"},
-      {v1::ROLE_ADMIN, "admin"},
-      {v1::ROLE_INTEGRATION, "integration"},
-  };
-  return kNames;
-}
-
 bool Active(const Caller& c) { return c.active && !c.user_id.empty(); }
 
 absl::Status Inactive(const Caller& c) {
@@ -32,18 +20,6 @@ absl::Status Inactive(const Caller& c) {
 }
 
 }  // namespace
-
-std::string RoleName(Role role) {
-  auto it = Names().find(role);
-  return it == Names().end() ? "unspecified" : it->second;
-}
-
-Role RoleFromName(const std::string& name) {
-  for (const auto& [role, n] : Names()) {
-    if (n == name) return role;
-  }
-  return v1::ROLE_UNSPECIFIED;
-}
 
 absl::StatusOr<OverrideRights> ParseOverrideRights(const std::string& spec) {
   OverrideRights rights;
@@ -57,11 +33,11 @@ absl::StatusOr<OverrideRights> ParseOverrideRights(const std::string& spec) {
     const std::string label(absl::StripAsciiWhitespace(parts[0]));
     for (absl::string_view r : absl::StrSplit(parts[1], '|', absl::SkipWhitespace())) {
       const std::string name(absl::StripAsciiWhitespace(r));
-      const Role role = RoleFromName(name);
-      if (role == v1::ROLE_UNSPECIFIED) {
-        return absl::InvalidArgumentError(absl::StrCat("override rights: unknown role '", name, "' for ", label));
+      auto role = auth::ParseRole(name);
+      if (!role.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("override rights for ", label, ": ", role.status().message()));
       }
-      rights[label].insert(role);
+      rights[label].insert(*role);
     }
     if (rights[label].empty()) return absl::InvalidArgumentError(absl::StrCat("override rights: no role for ", label));
   }

@@ -47,11 +47,6 @@ using OverrideRights = std::map<std::string, std::set<escalation::v1::Role>>;
 // INVALID_ARGUMENT naming the bad entry.
 absl::StatusOr<OverrideRights> ParseOverrideRights(const std::string& spec);
 
-// "radiologist", "thoracic_radiologist", ... and back; ROLE_UNSPECIFIED for
-// an unknown name.
-std::string RoleName(escalation::v1::Role role);
-escalation::v1::Role RoleFromName(const std::string& name);
-
 // OK, or PERMISSION_DENIED with a reason naming the missing right (user ids
 // and labels only).
 absl::Status AuthorizeReview(const Caller& caller, escalation::v1::ReviewAction action, const std::string& label,

@@ -34,7 +34,12 @@ class MemoryTrail final : public AuditTrail {
   std::vector<audit::v1::AuditEvent> events_;
 };
 
-TokenIdentity Who(const std::string& id, std::set<v1::Role> roles) { return {id, std::move(roles), {}}; }
+TokenIdentity Who(const std::string& id, std::set<v1::Role> roles) {
+  TokenIdentity who;
+  who.user_id = id;
+  who.roles.assign(roles.begin(), roles.end());
+  return who;
+}
 
 struct Fixture {
   std::unique_ptr<store::Database> db;
