@@ -22,7 +22,10 @@
 #include "loaded_models.h"
 #include "parallax/testing/environment.h"
 #include "route_dispatcher.h"
-#include "route_recorder.h"
+#include "alert_policy.h"
+#include "alert_service.h"
+#include "alert_store.h"
+#include "parallax/audit_client/audit_recorder.h"
 #include "study_plan.h"
 #include "triage_service.h"
 #include "triage_store.h"
@@ -98,8 +101,24 @@ class RunningTriage {
     auto routing_db = parallax::store::Database::Open({parallax::store::testing::FreshDatabaseUrl("alerting"), 2});
     REQUIRE(routing_db.ok());
     routing_db_ = std::move(*routing_db);
-    recorder_ = std::make_unique<parallax::alerting::RouteRecorder>(routing_db_.get());
-    REQUIRE(recorder_->Migrate().ok());
+    // The real alert routing with the shipped policy; its dispatcher is not
+    // started (no escalation or facade here) and its audit events stay in
+    // its outbox.
+    alert_store_ = std::make_unique<parallax::alerting::AlertStore>(routing_db_.get());
+    REQUIRE(alert_store_->Migrate().ok());
+    auto policy = parallax::alerting::LoadAlertPolicy(SourceDir() + "/config/alert_policy.yaml", {});
+    REQUIRE(policy.ok());
+    policy_ = std::make_unique<parallax::alerting::AlertPolicy>(*std::move(policy));
+    alert_audit_ = std::make_unique<parallax::audit_client::AuditRecorder>(
+        routing_db_.get(), "alerting", parallax::audit_client::AuditRecorderOptions{});
+    recorder_ = std::make_unique<parallax::alerting::AlertService>(
+        alert_store_.get(), policy_.get(), alert_audit_.get(),
+        [](grpc::ServerContext*) -> absl::StatusOr<parallax::auth::Principal> {
+          parallax::auth::Principal triage;
+          triage.user_id = "triage";
+          triage.roles = {parallax::escalation::v1::ROLE_INTEGRATION};
+          return triage;
+        });
     services_ = std::make_unique<parallax::rpc::RpcServer>(parallax::rpc::RpcServerOptions{"127.0.0.1:0"});
     services_->Register(inference_.get(), "parallax.inference.v1.Inference");
     services_->Register(explainability_.get(), "parallax.explainability.v1.Explainability");
@@ -226,7 +245,10 @@ class RunningTriage {
   std::unique_ptr<parallax::inference_service::InferenceService> inference_;
   std::unique_ptr<parallax::explainability::ExplainabilityService> explainability_;
   std::unique_ptr<parallax::store::Database> routing_db_;
-  std::unique_ptr<parallax::alerting::RouteRecorder> recorder_;
+  std::unique_ptr<parallax::alerting::AlertStore> alert_store_;
+  std::unique_ptr<parallax::alerting::AlertPolicy> policy_;
+  std::unique_ptr<parallax::audit_client::AuditRecorder> alert_audit_;
+  std::unique_ptr<parallax::alerting::AlertService> recorder_;
   std::unique_ptr<parallax::rpc::RpcServer> services_;
   std::string services_address_;
   std::unique_ptr<parallax::triage::JobWaker> waker_;

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <thread>
 
+#include "parallax/audit_client/audit_recorder.h"
 #include "parallax/log/log.h"
 #include "parallax/metrics/metrics_exposer.h"
 #include "parallax/process/termination.h"
@@ -52,8 +53,18 @@ int main(int argc, char** argv) {
   if (!exposer.ok()) return fail(exposer.status());
   auto db = parallax::store::Database::Open({config.database_url, config.database_pool_size});
   if (!db.ok()) return fail(db.status());
-  tr::TriageStore store(db->get());
+  parallax::audit_client::AuditRecorderOptions audit_options;
+  audit_options.audit_address = config.audit_address;
+  audit_options.service = "triage";
+  audit_options.registry = &(*exposer)->registry();
+  parallax::audit_client::AuditRecorder audit(db->get(), "triage", audit_options);
+  tr::TriageStore store(db->get(), &audit);
   if (s = store.Migrate(); !s.ok()) return fail(s);
+  if (config.audit_address.empty()) {
+    parallax::log::Warning("no audit_address: audit events stay in the triage.audit_outbox table");
+  } else if (s = audit.Start(); !s.ok()) {
+    return fail(s);
+  }
   tr::JobQueueOptions queue_options;
   queue_options.lease_duration = config.lease;
   queue_options.max_attempts = config.max_attempts;
@@ -85,9 +96,19 @@ int main(int argc, char** argv) {
     }
     for (auto& worker : workers) threads.emplace_back([&stop, w = worker.get()] { w->Run(stop); });
   }
+  std::unique_ptr<parallax::auth::ServiceAuth> auth;
+  if (!config.auth.hs256_secret_file.empty()) {
+    auto created = parallax::auth::ServiceAuth::Create(config.auth, "triage");
+    if (!created.ok()) return fail(created.status());
+    auth = *std::move(created);
+  }
   std::unique_ptr<tr::RouteDispatcher> dispatcher;
   if (!config.alert_routing_address.empty()) {
-    dispatcher = std::make_unique<tr::RouteDispatcher>(&store, parallax::rpc::MakeChannel(config.alert_routing_address));
+    std::function<void(grpc::ClientContext*)> decorate;
+    if (auth) decorate = [a = auth.get()](grpc::ClientContext* ctx) { a->Decorate(ctx); };
+    dispatcher = std::make_unique<tr::RouteDispatcher>(&store, parallax::rpc::MakeChannel(config.alert_routing_address),
+                                                       std::chrono::milliseconds(500),
+                                                       std::chrono::milliseconds(5000), decorate);
     dispatcher->Start();
   }
 
@@ -104,5 +125,6 @@ int main(int argc, char** argv) {
   stop = true;
   if (waker) waker->Shutdown();
   for (std::thread& t : threads) t.join();
+  audit.Stop();
   return 0;
 }

@@ -20,6 +20,14 @@ dicom::SrLaterality Laterality(common::v1::Laterality l) {
   }
 }
 
+// A finding code in DICOM terms: the standard scheme of its FHIR system, or
+// Parallax's private scheme (DICOM's "99" prefix) for a local code.
+dicom::SrCode Code(const common::v1::ClinicalCode& c) {
+  auto code = dicom::SrCodeFromFhir(c.system(), c.code(), c.display());
+  if (code.ok()) return *code;
+  return {"99PARALLAX", c.code(), c.display().empty() ? c.code() : c.display()};
+}
+
 bool Rejected(v1::FindingOutcome o) {
   return o == v1::FINDING_OUTCOME_REJECTED || o == v1::FINDING_OUTCOME_REJECTED_BY_SENIOR;
 }
@@ -44,18 +52,13 @@ absl::StatusOr<std::string> PacsSrSender::Send(const v1::Report& report, const S
   for (const v1::ReportedFinding& rf : report.findings()) {
     const common::v1::Finding& f = rf.finding();
     if (f.source_sop_instance_uids().empty() || !f.has_code() || f.code().code().empty()) continue;
-    auto code = dicom::SrCodeFromFhir(f.code().system(), f.code().code(), f.code().display());
-    if (!code.ok()) return code.status();
     dicom::SrFinding sr;
     sr.finding_id = f.finding_id();
-    sr.code = *code;
+    sr.code = Code(f.code());
     sr.present = f.positive() && !Rejected(rf.outcome());
     if (f.has_site() && !f.site().code().empty()) {
-      auto site = dicom::SrCodeFromFhir(f.site().system(), f.site().code(), f.site().display());
-      if (site.ok()) {
-        sr.site = *site;
-        sr.laterality = Laterality(f.laterality());
-      }
+      sr.site = Code(f.site());
+      sr.laterality = Laterality(f.laterality());
     }
     sr.probability = f.probability();
     if (f.has_area_cm2()) sr.area_cm2 = f.area_cm2();

@@ -1,5 +1,7 @@
 #include "ingest_config.h"
 
+#include <algorithm>
+
 #include "parallax/config/config_schema.h"
 #include "parallax/log/log.h"
 
@@ -26,6 +28,13 @@ absl::Status LoadIngestConfig(const std::string& path, IngestConfig* c) {
   s.Field("triage_address", &c->triage_address, "Triage gRPC host:port");
   s.Field("triage_deadline", &c->triage_deadline, "deadline of one SubmitStudy call");
   s.Field("outbox_max_backoff", &c->outbox_max_backoff, "retry backoff cap while triage is unreachable");
+  s.Field("audit_address", &c->audit_address,
+          "Audit gRPC host:port; empty = audit events stay in the ingest.audit_outbox table");
+  s.Field("pacs_destinations", &c->pacs_destinations, "PACS destinations for results, name=AET@host:port");
+  s.Field("default_pacs", &c->default_pacs, "destination name used when a SendToPacs request names none");
+  s.Field("pacs_connect_timeout_seconds", &c->pacs_connect_timeout_seconds, "TCP connect timeout to the PACS");
+  s.Field("pacs_dimse_timeout_seconds", &c->pacs_dimse_timeout_seconds,
+          "association and C-STORE response timeout with the PACS");
   s.Field("grpc_address", &c->grpc_address, "Ingest gRPC host:port");
   s.Field("metrics_address", &c->metrics_address, "Prometheus metrics host:port");
   s.Field("log_level", &c->log_level, "debug | info | warning | error");
@@ -50,9 +59,40 @@ absl::Status ValidateIngestConfig(const IngestConfig& c) {
   for (const auto& ae : c.allowed_calling_aes) {
     if (ae.empty() || ae.size() > 16) return bad("allowed_calling_aes entries must be 1 to 16 characters");
   }
+  if (c.pacs_connect_timeout_seconds < 1) return bad("pacs_connect_timeout_seconds must be at least 1");
+  if (c.pacs_dimse_timeout_seconds < 1) return bad("pacs_dimse_timeout_seconds must be at least 1");
+  if (absl::StatusOr<PacsSettings> pacs = PacsSettingsFromConfig(c); !pacs.ok()) return pacs.status();
   log::Level level;
   if (!log::ParseLevel(c.log_level, &level)) return bad("log_level must be debug, info, warning or error");
   return absl::OkStatus();
+}
+
+absl::StatusOr<PacsSettings> PacsSettingsFromConfig(const IngestConfig& c) {
+  auto bad = [](const std::string& what) { return absl::InvalidArgumentError("config: " + what); };
+  PacsSettings out;
+  for (const std::string& entry : c.pacs_destinations) {
+    absl::StatusOr<dicom::StoreDestination> d = dicom::ParseStoreDestination(entry);
+    if (!d.ok()) return bad("pacs_destinations: " + std::string(d.status().message()));
+    for (const auto& other : out.destinations) {
+      if (other.name == d->name) return bad("pacs_destinations names '" + d->name + "' twice");
+    }
+    out.destinations.push_back(*std::move(d));
+  }
+  if (!c.default_pacs.empty()) {
+    const bool known = std::any_of(out.destinations.begin(), out.destinations.end(),
+                                   [&](const dicom::StoreDestination& d) { return d.name == c.default_pacs; });
+    if (!known) return bad("default_pacs '" + c.default_pacs + "' is not one of pacs_destinations");
+    out.default_destination = c.default_pacs;
+  } else if (out.destinations.size() == 1) {
+    out.default_destination = out.destinations[0].name;
+  } else if (out.destinations.size() > 1) {
+    return bad("default_pacs is required when pacs_destinations has several entries");
+  }
+  out.scu.calling_ae_title = c.ae_title;
+  out.scu.connect_timeout_seconds = c.pacs_connect_timeout_seconds;
+  out.scu.acse_timeout_seconds = c.pacs_dimse_timeout_seconds;
+  out.scu.dimse_timeout_seconds = c.pacs_dimse_timeout_seconds;
+  return out;
 }
 
 }  // namespace parallax::ingest

@@ -8,6 +8,9 @@
 #include <vector>
 
 #include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
+#include "parallax/dicom/store_scu.h"
 
 namespace parallax::ingest {
 
@@ -36,6 +39,15 @@ struct IngestConfig {
   std::string triage_address = "127.0.0.1:50052";    // Triage gRPC endpoint
   std::chrono::milliseconds triage_deadline{5000};   // per SubmitStudy call
   std::chrono::milliseconds outbox_max_backoff{60000};  // retry backoff cap while triage is down
+  // Audit: STUDY_RECEIVED events wait in ingest.audit_outbox and go to the
+  // Audit service from there. Empty: they stay in the outbox, undelivered,
+  // until ingest runs with an address again.
+  std::string audit_address = "127.0.0.1:50057";     // Audit gRPC endpoint
+  // Results to the PACS (SendToPacs, C-STORE SCU; calling AE is ae_title)
+  std::vector<std::string> pacs_destinations;        // "name=AET@host:port" entries
+  std::string default_pacs;                          // destination used when a request names none; empty = the only one
+  int pacs_connect_timeout_seconds = 10;             // TCP connect to the PACS
+  int pacs_dimse_timeout_seconds = 60;               // association negotiation and each C-STORE response
   // Service endpoints
   std::string grpc_address = "127.0.0.1:50051";      // Ingest gRPC (GetStudy, ReadInstance)
   std::string metrics_address = "127.0.0.1:9101";    // Prometheus /metrics
@@ -48,5 +60,18 @@ absl::Status LoadIngestConfig(const std::string& path, IngestConfig* config);
 
 // Checks ranges and required values. INVALID_ARGUMENT naming the key.
 absl::Status ValidateIngestConfig(const IngestConfig& config);
+
+// Where SendToPacs may send, from the config: the parsed destinations, the
+// default one, and the SCU options (calling AE title = ae_title).
+struct PacsSettings {
+  std::vector<dicom::StoreDestination> destinations;
+  std::string default_destination;  // a name in `destinations`; empty when there are none
+  dicom::StoreScuOptions scu;
+};
+
+// INVALID_ARGUMENT naming the key when a destination is malformed, two share
+// a name, or default_pacs names none of them (or is empty while there are
+// several).
+absl::StatusOr<PacsSettings> PacsSettingsFromConfig(const IngestConfig& config);
 
 }  // namespace parallax::ingest

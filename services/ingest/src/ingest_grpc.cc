@@ -1,8 +1,12 @@
 #include "ingest_grpc.h"
 
 #include <fstream>
+#include <string_view>
+#include <vector>
 
 #include "parallax/dicom/instance_header.h"
+#include "parallax/dicom/store_scu.h"
+#include "parallax/log/log.h"
 #include "parallax/status/grpc_status.h"
 
 namespace parallax::ingest {
@@ -44,9 +48,49 @@ grpc::Status IngestGrpc::ReadInstance(grpc::ServerContext* ctx, const ingest::v1
   return grpc::Status::OK;
 }
 
-grpc::Status IngestGrpc::SendToPacs(grpc::ServerContext*, const ingest::v1::SendToPacsRequest*,
-                                    ingest::v1::SendToPacsResponse*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "C-STORE SCU to the PACS is not built yet");
+grpc::Status IngestGrpc::SendToPacs(grpc::ServerContext*, const ingest::v1::SendToPacsRequest* request,
+                                    ingest::v1::SendToPacsResponse* response) {
+  if (pacs_.destinations.empty()) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "no PACS destination is configured (pacs_destinations)");
+  }
+  const std::string& wanted = request->destination().empty() ? pacs_.default_destination : request->destination();
+  const dicom::StoreDestination* destination = nullptr;
+  for (const auto& d : pacs_.destinations) {
+    if (d.name == wanted) destination = &d;
+  }
+  if (destination == nullptr) {  // the AE title of a configured destination also names it
+    for (const auto& d : pacs_.destinations) {
+      if (d.ae_title == wanted) destination = &d;
+    }
+  }
+  if (destination == nullptr) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "unknown PACS destination '" + wanted + "'; configured: see pacs_destinations");
+  }
+  if (request->instances().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no instances to send");
+  }
+  std::vector<std::string_view> objects(request->instances().begin(), request->instances().end());
+  absl::StatusOr<std::vector<dicom::StoreResult>> sent = dicom::StoreInstances(*destination, pacs_.scu, objects);
+  if (!sent.ok()) {
+    log::Warning("send to PACS failed", {{"destination", destination->name},
+                                         {"instances", static_cast<int>(objects.size())},
+                                         {"error", std::string(sent.status().message())}});
+    return status::ToGrpc(sent.status());
+  }
+  int failed = 0;
+  for (const dicom::StoreResult& r : *sent) {
+    ingest::v1::SendResult* out = response->add_results();
+    out->set_sop_instance_uid(r.sop_instance_uid);
+    out->set_dicom_status(r.status);
+    out->set_error(r.error);
+    if (!r.stored()) ++failed;
+  }
+  log::Info("sent to PACS", {{"destination", destination->name},
+                             {"instances", static_cast<int>(sent->size())},
+                             {"failed", failed}});
+  return grpc::Status::OK;
 }
 
 }  // namespace parallax::ingest

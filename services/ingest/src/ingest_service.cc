@@ -1,6 +1,7 @@
 #include "ingest_service.h"
 
 #include "ingest_grpc.h"
+#include "parallax/audit_client/audit_recorder.h"
 #include "ingest_metrics.h"
 #include "instance_receiver.h"
 #include "instance_store.h"
@@ -22,6 +23,7 @@ struct IngestService::Parts {
   std::unique_ptr<metrics::MetricsExposer> exposer;
   std::unique_ptr<IngestMetrics> metrics;
   std::unique_ptr<store::Database> db;
+  std::unique_ptr<audit_client::AuditRecorder> audit;
   std::unique_ptr<StudyIndex> index;
   std::unique_ptr<InstanceStore> store;
   std::unique_ptr<InstanceReceiver> receiver;
@@ -48,16 +50,28 @@ absl::Status IngestService::Start() {
   auto db = store::Database::Open({config_.database_url, config_.database_pool_size});
   if (!db.ok()) return absl::UnavailableError("database: " + std::string(db.status().message()));
   p.db = std::move(*db);
-  p.index = std::make_unique<StudyIndex>(p.db.get());
+  audit_client::AuditRecorderOptions audit_options;
+  audit_options.audit_address = config_.audit_address;
+  audit_options.service = "ingest";
+  audit_options.registry = &p.exposer->registry();
+  p.audit = std::make_unique<audit_client::AuditRecorder>(p.db.get(), "ingest", audit_options);
+  p.index = std::make_unique<StudyIndex>(p.db.get(), p.audit.get());
   absl::Status s = p.index->Migrate();
   if (!s.ok()) return absl::Status(s.code(), "database migrations: " + std::string(s.message()));
+  if (config_.audit_address.empty()) {
+    log::Warning("no audit_address: audit events stay in the ingest.audit_outbox table");
+  } else if (s = p.audit->Start(); !s.ok()) {
+    return absl::Status(s.code(), "audit recorder: " + std::string(s.message()));
+  }
 
   p.store = std::make_unique<InstanceStore>(InstanceStoreOptions{config_.store_root, config_.min_free_bytes});
   s = p.store->Open();
   if (!s.ok()) return s;
   p.receiver = std::make_unique<InstanceReceiver>(p.store.get(), p.index.get(), p.metrics.get());
 
-  p.grpc_service = std::make_unique<IngestGrpc>(p.index.get(), p.store.get());
+  auto pacs = PacsSettingsFromConfig(config_);
+  if (!pacs.ok()) return pacs.status();
+  p.grpc_service = std::make_unique<IngestGrpc>(p.index.get(), p.store.get(), *std::move(pacs));
   p.rpc = std::make_unique<rpc::RpcServer>(rpc::RpcServerOptions{config_.grpc_address});
   p.rpc->Register(p.grpc_service.get(), "parallax.ingest.v1.Ingest");
   s = p.rpc->Start();
@@ -116,6 +130,7 @@ void IngestService::Stop() {
   if (p.http) p.http->Stop();
   if (p.handoff) p.handoff->Stop();
   if (p.rpc) p.rpc->Shutdown();
+  if (p.audit) p.audit->Stop();
 }
 
 }  // namespace parallax::ingest

@@ -1,7 +1,9 @@
 #pragma once
 // Builds and runs the whole ingest service from its config: database and
 // migrations, instance store, C-STORE SCP, STOW-RS server, Ingest gRPC with
-// health, metrics, and the hand-off of stable studies to triage.
+// health, metrics, the hand-off of stable studies to triage, and the audit
+// recorder that delivers ingest.audit_outbox to the Audit service (started
+// only when config.audit_address is set; otherwise events stay in the outbox).
 // Not thread-safe: Start and Stop from one thread.
 #include <memory>
 

@@ -3,12 +3,17 @@
 #include <map>
 #include <sstream>
 
+#include <absl/strings/str_cat.h>
+#include <absl/strings/str_join.h>
+#include <absl/strings/str_split.h>
+
+#include "parallax/audit_client/event_id.h"
 #include "parallax/store/migrations.h"
 
 namespace parallax::ingest {
 namespace {
 
-const std::vector<store::Migration>& Migrations() {
+const std::vector<store::Migration>& BaseMigrations() {
   static const std::vector<store::Migration> kMigrations = {
       {1, "study, series and instance index; stability; triage outbox", R"sql(
 CREATE TABLE ingest.studies (
@@ -155,7 +160,35 @@ int64_t Int(const store::Row& row, size_t col) { return row.GetInt64(col).value_
 
 }  // namespace
 
-absl::Status StudyIndex::Migrate() { return store::ApplyMigrations(*db_, "ingest", Migrations()); }
+std::vector<store::Migration> IngestMigrations() {
+  std::vector<store::Migration> m = BaseMigrations();
+  for (store::Migration& a : audit_client::AuditRecorder::Migrations("ingest", static_cast<int>(m.size()) + 1)) {
+    m.push_back(std::move(a));
+  }
+  return m;
+}
+
+std::string StudyReceivedEventId(const std::string& study_instance_uid, int64_t generation) {
+  return audit_client::EventIdFor(absl::StrCat("ingest/STUDY_RECEIVED/", study_instance_uid, "/", generation));
+}
+
+namespace {
+
+std::unique_ptr<audit_client::AuditRecorder> EnqueueOnlyRecorder(store::Database* db,
+                                                                 audit_client::AuditRecorder* given) {
+  if (given != nullptr) return nullptr;
+  audit_client::AuditRecorderOptions options;
+  options.service = "ingest";
+  options.listen = false;
+  return std::make_unique<audit_client::AuditRecorder>(db, "ingest", options);
+}
+
+}  // namespace
+
+StudyIndex::StudyIndex(store::Database* db, audit_client::AuditRecorder* audit)
+    : db_(db), own_audit_(EnqueueOnlyRecorder(db, audit)), audit_(audit != nullptr ? audit : own_audit_.get()) {}
+
+absl::Status StudyIndex::Migrate() { return store::ApplyMigrations(*db_, "ingest", IngestMigrations()); }
 
 absl::StatusOr<bool> StudyIndex::Contains(const std::string& sop_instance_uid) {
   auto rows = db_->Exec("SELECT 1 FROM ingest.instances WHERE sop_instance_uid = $1", {sop_instance_uid});
@@ -216,22 +249,87 @@ absl::StatusOr<bool> StudyIndex::Add(const dicom::InstanceHeader& h, const Index
 }
 
 absl::StatusOr<int> StudyIndex::MarkStableStudies(std::chrono::milliseconds quiet) {
-  // SKIP LOCKED passes over studies an instance is being added to right now.
-  auto rows = db_->Exec(
-      "WITH ready AS ("
-      "  SELECT s.study_uid FROM ingest.studies s"
-      "  WHERE s.state = 'receiving' AND NOT EXISTS ("
-      "    SELECT 1 FROM ingest.instances i"
-      "    WHERE i.study_uid = s.study_uid AND i.received_at > clock_timestamp() - $1 * interval '1 millisecond')"
-      "  FOR UPDATE SKIP LOCKED LIMIT 200),"
-      " marked AS ("
-      "  UPDATE ingest.studies s SET state = 'stable', stable_at = clock_timestamp()"
-      "  FROM ready WHERE s.study_uid = ready.study_uid RETURNING s.study_uid, s.generation)"
-      " INSERT INTO ingest.triage_outbox (study_uid, generation) SELECT study_uid, generation FROM marked"
-      " ON CONFLICT (study_uid, generation) DO NOTHING RETURNING id",
-      {static_cast<long long>(quiet.count())});
-  if (!rows.ok()) return rows.status();
-  return static_cast<int>(rows->size());
+  struct Marked {
+    std::string study_uid;
+    int64_t generation = 0;
+  };
+  int marked_count = 0;
+  absl::Status s = db_->InTransaction([&](store::Transaction& tx) -> absl::Status {
+    marked_count = 0;
+    // SKIP LOCKED passes over studies an instance is being added to right now.
+    auto rows = tx.Exec(
+        "WITH ready AS ("
+        "  SELECT s.study_uid FROM ingest.studies s"
+        "  WHERE s.state = 'receiving' AND NOT EXISTS ("
+        "    SELECT 1 FROM ingest.instances i"
+        "    WHERE i.study_uid = s.study_uid AND i.received_at > clock_timestamp() - $1 * interval '1 millisecond')"
+        "  FOR UPDATE SKIP LOCKED LIMIT 200),"
+        " marked AS ("
+        "  UPDATE ingest.studies s SET state = 'stable', stable_at = clock_timestamp()"
+        "  FROM ready WHERE s.study_uid = ready.study_uid RETURNING s.study_uid, s.generation)"
+        " INSERT INTO ingest.triage_outbox (study_uid, generation) SELECT study_uid, generation FROM marked"
+        " ON CONFLICT (study_uid, generation) DO NOTHING RETURNING study_uid, generation",
+        {static_cast<long long>(quiet.count())});
+    if (!rows.ok()) return rows.status();
+    marked_count = static_cast<int>(rows->size());
+    if (rows->empty()) return absl::OkStatus();
+    std::map<std::string, int64_t> generation_of;
+    std::vector<std::string> uids;
+    for (const store::Row& row : *rows) {
+      generation_of[Str(row, 0)] = Int(row, 1);
+      uids.push_back(Str(row, 0));
+    }
+    // What each study holds now: only UIDs, counts, modalities and AE titles
+    // (never the patient or accession columns).
+    auto facts = tx.Exec(
+        "SELECT u.study_uid,"
+        " (SELECT count(*) FROM ingest.instances i WHERE i.study_uid = u.study_uid),"
+        " (SELECT coalesce(string_agg(DISTINCT se.modality, ',' ORDER BY se.modality), '')"
+        "    FROM ingest.series se WHERE se.study_uid = u.study_uid AND se.modality <> ''),"
+        " (SELECT coalesce(string_agg(DISTINCT i.source, ',' ORDER BY i.source), '')"
+        "    FROM ingest.instances i WHERE i.study_uid = u.study_uid),"
+        " (SELECT coalesce(string_agg(a.calling_ae, '\\' ORDER BY a.n DESC, a.calling_ae), '') FROM ("
+        "    SELECT i.calling_ae, count(*) AS n FROM ingest.instances i"
+        "    WHERE i.study_uid = u.study_uid AND i.calling_ae <> '' GROUP BY i.calling_ae) a)"
+        " FROM unnest($1::text[]) AS u(study_uid)",
+        {ArrayLiteral(uids)});
+    if (!facts.ok()) return facts.status();
+    for (const store::Row& row : *facts) {
+      const std::string uid = Str(row, 0);
+      const int64_t generation = generation_of[uid];
+      // Backslash separated (an AE title cannot hold one), most instances first.
+      const std::vector<std::string> calling_aes = absl::StrSplit(Str(row, 4), '\\', absl::SkipEmpty());
+      audit::v1::AuditEvent e;
+      e.set_event_id(StudyReceivedEventId(uid, generation));
+      e.set_type(audit::v1::EVENT_TYPE_STUDY_RECEIVED);
+      e.set_service("ingest");
+      audit::v1::Actor* actor = e.mutable_actor();
+      if (!calling_aes.empty()) {
+        actor->set_kind(audit::v1::ACTOR_KIND_EXTERNAL_SYSTEM);
+        actor->set_system_id(calling_aes.front());
+      } else {
+        actor->set_kind(audit::v1::ACTOR_KIND_SERVICE);
+        actor->set_system_id("ingest");
+      }
+      e.mutable_subject()->set_study_instance_uid(uid);
+      e.mutable_subject()->set_generation(generation);
+      auto attribute = [&e](const std::string& key, const std::string& value) {
+        audit::v1::Attribute* a = e.add_attributes();
+        a->set_key(key);
+        a->set_value(value);
+      };
+      attribute("instances", std::to_string(Int(row, 1)));
+      attribute("modalities", Str(row, 2));
+      attribute("sources", Str(row, 3));
+      if (calling_aes.size() > 1) attribute("calling_aes", absl::StrJoin(calling_aes, ","));
+      auto enqueued = audit_->Enqueue(tx, std::move(e));
+      if (!enqueued.ok()) return enqueued.status();
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (marked_count > 0) audit_->Poke();
+  return marked_count;
 }
 
 absl::StatusOr<int> StudyIndex::DispatchDue(int limit, std::chrono::milliseconds max_backoff,

@@ -3,9 +3,20 @@
 // `ingest`, plus the study stability state and the outbox towards triage.
 // Only this class writes SQL against the ingest schema.
 //
+// Audit: when a study generation becomes stable, the same transaction that
+// writes its triage outbox entry enqueues one EVENT_TYPE_STUDY_RECEIVED in
+// the audit outbox (ingest.audit_outbox, libs/audit_client): subject study
+// UID + generation, actor the calling AE title (EXTERNAL_SYSTEM) or the
+// service itself when the study came by STOW-RS only, attributes
+// "instances", "modalities", "sources" and, when several AEs sent
+// instances, "calling_aes". Never patient data. Its event_id is derived from
+// (study, generation), so a sweep run twice records it once.
+//
 // Thread-safe: every method runs in its own transaction on a pooled connection.
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,6 +24,7 @@
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
 
+#include "parallax/audit_client/audit_recorder.h"
 #include "parallax/common/v1/study.pb.h"
 #include "parallax/dicom/instance_header.h"
 #include "parallax/store/database.h"
@@ -33,11 +45,21 @@ struct OutboxEntry {
   int attempts = 0;
 };
 
+// Every migration of the `ingest` schema, in order (the audit outbox last).
+std::vector<store::Migration> IngestMigrations();
+
+// The event_id of STUDY_RECEIVED for one study generation.
+std::string StudyReceivedEventId(const std::string& study_instance_uid, int64_t generation);
+
 class StudyIndex {
  public:
-  explicit StudyIndex(store::Database* db) : db_(db) {}
+  // `audit` (schema "ingest") receives the STUDY_RECEIVED events; when null,
+  // the index keeps its own recorder that only enqueues (events then wait
+  // in the outbox until a recorder with an audit address delivers them).
+  // db and audit must outlive the index.
+  explicit StudyIndex(store::Database* db, audit_client::AuditRecorder* audit = nullptr);
 
-  // Creates or upgrades the `ingest` schema.
+  // Creates or upgrades the `ingest` schema (IngestMigrations()).
   absl::Status Migrate();
 
   // True when the instance is already indexed.
@@ -48,8 +70,10 @@ class StudyIndex {
   // already indexed (a concurrent resend). UNAVAILABLE when PostgreSQL is down.
   absl::StatusOr<bool> Add(const dicom::InstanceHeader& header, const IndexedInstance& stored);
 
-  // Marks studies with no new instance for `quiet` as stable and enqueues
-  // them for triage, atomically. Returns the number of studies marked.
+  // Marks studies with no new instance for `quiet` as stable, enqueues them
+  // for triage and records their STUDY_RECEIVED audit events, all in one
+  // transaction (none of it happens when any part fails). Returns the
+  // number of studies marked. Store errors as parallax/store/database.h.
   absl::StatusOr<int> MarkStableStudies(std::chrono::milliseconds quiet);
 
   // Runs `deliver` on up to `limit` due outbox entries, each locked against
@@ -70,6 +94,8 @@ class StudyIndex {
 
  private:
   store::Database* db_;
+  std::unique_ptr<audit_client::AuditRecorder> own_audit_;  // when none was given
+  audit_client::AuditRecorder* audit_;
 };
 
 }  // namespace parallax::ingest

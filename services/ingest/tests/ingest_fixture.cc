@@ -46,6 +46,8 @@ IngestFixture::IngestFixture() : dir_("parallax-ingest-test") {
   config_.min_free_bytes = 0;
   config_.stable_after = std::chrono::milliseconds(60000);
   config_.dimse_timeout_seconds = 10;
+  // Audit events stay in ingest.audit_outbox, where the tests read them.
+  config_.audit_address = "";
   auto db = store::Database::Open({config_.database_url, 2});
   REQUIRE(db.ok());
   db_ = std::move(*db);
@@ -79,6 +81,7 @@ std::string IngestFixture::WriteConfigFile() {
       {"grpc_address", config_.grpc_address},
       {"metrics_address", config_.metrics_address},
       {"triage_address", config_.triage_address},
+      {"audit_address", config_.audit_address},
   };
   std::string path = (dir_.path() / "ingest.json").string();
   std::ofstream(path) << j.dump(2);

@@ -12,11 +12,13 @@ struct RouteDispatcher::Stub {
 };
 
 RouteDispatcher::RouteDispatcher(TriageStore* store, std::shared_ptr<grpc::Channel> alert_routing,
-                                 std::chrono::milliseconds poll, std::chrono::milliseconds timeout)
+                                 std::chrono::milliseconds poll, std::chrono::milliseconds timeout,
+                                 std::function<void(grpc::ClientContext*)> decorate)
     : store_(store),
       stub_(std::make_unique<Stub>(Stub{alerting::v1::AlertRouting::NewStub(std::move(alert_routing))})),
       poll_(poll),
-      timeout_(timeout) {}
+      timeout_(timeout),
+      decorate_(std::move(decorate)) {}
 
 RouteDispatcher::~RouteDispatcher() {
   {
@@ -55,8 +57,20 @@ int RouteDispatcher::DeliverPending() {
   for (const TriageStore::OutboxEntry& e : *pending) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + timeout_);
+    if (decorate_) decorate_(&context);
     alerting::v1::RouteResponse response;
     grpc::Status s = stub_->stub->Route(&context, e.request, &response);
+    if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+        s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      // Retrying cannot change the answer: set it aside, keep the rest moving.
+      log::Warning("alert routing refused an analysed study for good; it is set aside",
+                   {{"study", e.request.study().study_instance_uid()},
+                    {"generation", static_cast<long long>(e.request.study().generation())},
+                    {"error", s.error_message()}});
+      (void)store_->MarkRouteFailed(e.id, "refused: " + s.error_message());
+      (void)store_->MarkRouted(e.id);
+      continue;
+    }
     if (!s.ok()) {
       (void)store_->MarkRouteFailed(e.id, std::to_string(static_cast<int>(s.error_code())) + ": " + s.error_message());
       if (e.attempts == 0 || e.attempts % 20 == 0) {

@@ -15,6 +15,7 @@ absl::Status LoadTriageConfig(const std::string& path, TriageConfig* c) {
   s.Field("inference_address", &c->inference_address, "Inference gRPC host:port");
   s.Field("explainability_address", &c->explainability_address, "Explainability gRPC host:port");
   s.Field("alert_routing_address", &c->alert_routing_address, "AlertRouting gRPC host:port, or empty");
+  s.Field("audit_address", &c->audit_address, "Audit gRPC host:port; empty = events stay in triage.audit_outbox");
   s.Field("workers", &c->workers, "analysis worker threads");
   s.Field("worker_name", &c->worker_name, "lease owner prefix");
   s.Field("lease", &c->lease, "job lease");
@@ -24,6 +25,7 @@ absl::Status LoadTriageConfig(const std::string& path, TriageConfig* c) {
   s.Field("explain_timeout", &c->explain_timeout, "Explainability.Explain deadline");
   s.Field("dicom_evidence", &c->dicom_evidence, "make a Secondary Capture per positive finding");
   s.Field("log_level", &c->log_level, "debug | info | warning | error");
+  auth::BindAuthConfig(s, &c->auth);
   absl::Status st = config::LoadConfig(s, path, "PARALLAX_TRIAGE");
   if (!st.ok()) return st;
   if (c->database_url.empty()) return absl::InvalidArgumentError("config: database_url is required");

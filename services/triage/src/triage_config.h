@@ -6,6 +6,8 @@
 
 #include <absl/status/status.h>
 
+#include "parallax/auth/service_auth.h"
+
 namespace parallax::triage {
 
 struct TriageConfig {
@@ -17,6 +19,9 @@ struct TriageConfig {
   std::string inference_address = "127.0.0.1:50053";
   std::string explainability_address = "127.0.0.1:50054";
   std::string alert_routing_address = "127.0.0.1:50055";  // "" = keep analysed studies in the outbox
+  // Audit gRPC host:port. "" = STUDY_ANALYSED events stay in the
+  // triage.audit_outbox table, undelivered, until triage runs with an address.
+  std::string audit_address = "127.0.0.1:50057";
   int workers = 2;                                 // analysis worker threads (0 = submissions only)
   std::string worker_name = "";                    // lease owner prefix; "" = host:pid
   std::chrono::milliseconds lease{30000};          // job lease; renewed every third
@@ -26,6 +31,9 @@ struct TriageConfig {
   std::chrono::milliseconds explain_timeout{30000};
   bool dicom_evidence = true;                      // a Secondary Capture per positive finding
   std::string log_level = "info";                  // debug | info | warning | error
+  // jwt_* keys: triage's own token on calls to alert routing (none when no
+  // HS256 secret is configured).
+  auth::AuthConfig auth;
 };
 
 // Loads `path` (optional) and the environment, then validates.

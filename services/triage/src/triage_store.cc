@@ -1,10 +1,15 @@
 #include "triage_store.h"
 
+#include <algorithm>
+
+#include <absl/strings/match.h>
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_join.h>
 #include <absl/strings/str_split.h>
 
 #include "job_queue.h"
+#include "parallax/audit_client/event_id.h"
+#include "parallax/inference/v1/inference.pb.h"
 #include "parallax/store/bytea.h"
 
 namespace parallax::triage {
@@ -180,13 +185,99 @@ triage::v1::GetStudyStatusResponse StatusOf(const store::Row& row) {
   return r;
 }
 
+std::string ModelName(const common::v1::ModelRef& m) {
+  return m.model_version().empty() ? m.model_id() : absl::StrCat(m.model_id(), "@", m.model_version());
+}
+
+// The STUDY_ANALYSED event of a stored analysis: UIDs, model ids, labels and
+// scores only (the record's manifest, with the patient's data, stays out).
+audit::v1::AuditEvent StudyAnalysedEvent(const AnalysisRecord& r) {
+  audit::v1::AuditEvent e;
+  e.set_event_id(StudyAnalysedEventId(r.study_instance_uid, r.generation));
+  e.set_type(audit::v1::EVENT_TYPE_STUDY_ANALYSED);
+  e.set_service("triage");
+  e.mutable_actor()->set_kind(audit::v1::ACTOR_KIND_SERVICE);
+  e.mutable_actor()->set_system_id("triage");
+  audit::v1::Subject* subject = e.mutable_subject();
+  subject->set_study_instance_uid(r.study_instance_uid);
+  subject->set_generation(r.generation);
+  // The models that produced a result, from the stored inference response;
+  // failing that, from the findings.
+  std::vector<common::v1::ModelRef> models;
+  inference::v1::AnalyzeResponse response;
+  if (response.ParseFromString(r.inference_response)) {
+    for (const inference::v1::ModelResult& m : response.results()) {
+      if (m.outcome() == inference::v1::MODEL_OUTCOME_OK) models.push_back(m.model());
+    }
+  }
+  if (models.empty()) {
+    for (const common::v1::Finding& f : r.route.findings()) {
+      const bool known = std::any_of(models.begin(), models.end(), [&](const common::v1::ModelRef& m) {
+        return m.model_id() == f.model().model_id();
+      });
+      if (!known && !f.model().model_id().empty()) models.push_back(f.model());
+    }
+  }
+  if (!models.empty()) {
+    subject->set_model_id(models[0].model_id());
+    subject->set_model_version(models[0].model_version());
+  }
+  auto attribute = [&e](const std::string& key, const std::string& value) {
+    audit::v1::Attribute* a = e.add_attributes();
+    a->set_key(key);
+    a->set_value(value);
+  };
+  attribute("decision", r.decision);
+  attribute("urgency", std::to_string(r.urgency));
+  if (!models.empty()) {
+    std::vector<std::string> names;
+    for (const common::v1::ModelRef& m : models) names.push_back(ModelName(m));
+    attribute("models", absl::StrJoin(names, ","));
+  }
+  std::vector<std::string> labels;
+  for (const std::string& l : r.positive_labels) {
+    if (std::find(labels.begin(), labels.end(), l) == labels.end()) labels.push_back(l);
+  }
+  if (!labels.empty()) attribute("positive_labels", absl::StrJoin(labels, ","));
+  std::vector<std::string> flags;
+  for (int q : r.quality_flags) {
+    std::string name = common::v1::QualityFlag_IsValid(q)
+                           ? common::v1::QualityFlag_Name(static_cast<common::v1::QualityFlag>(q))
+                           : std::to_string(q);
+    if (absl::StartsWith(name, "QUALITY_FLAG_")) name = name.substr(13);
+    flags.push_back(std::move(name));
+  }
+  if (!flags.empty()) attribute("quality_flags", absl::StrJoin(flags, ","));
+  if (!r.route_to_alerting) attribute("superseded", "true");
+  return e;
+}
+
+std::unique_ptr<audit_client::AuditRecorder> EnqueueOnlyRecorder(store::Database* db,
+                                                                 audit_client::AuditRecorder* given) {
+  if (given != nullptr) return nullptr;
+  audit_client::AuditRecorderOptions options;
+  options.service = "triage";
+  options.listen = false;
+  return std::make_unique<audit_client::AuditRecorder>(db, "triage", options);
+}
+
 }  // namespace
+
+std::string StudyAnalysedEventId(const std::string& study_instance_uid, int64_t generation) {
+  return audit_client::EventIdFor(absl::StrCat("triage/STUDY_ANALYSED/", study_instance_uid, "/", generation));
+}
+
+TriageStore::TriageStore(store::Database* db, audit_client::AuditRecorder* audit)
+    : db_(db), own_audit_(EnqueueOnlyRecorder(db, audit)), audit_(audit != nullptr ? audit : own_audit_.get()) {}
 
 std::vector<store::Migration> TriageMigrations() {
   std::vector<store::Migration> m = {{1, "submitted studies", kSubmissionsSql}};
   for (store::Migration q : JobQueue::Migrations(2)) m.push_back(std::move(q));
   m.push_back({static_cast<int>(m.size()) + 1, "studies, analyses, evidence, route outbox", kStudiesSql});
   m.push_back({static_cast<int>(m.size()) + 1, "findings of stored analyses", kFindingsSql});
+  for (store::Migration& a : audit_client::AuditRecorder::Migrations("triage", static_cast<int>(m.size()) + 1)) {
+    m.push_back(std::move(a));
+  }
   return m;
 }
 
@@ -276,7 +367,12 @@ absl::Status TriageStore::StoreAnalysis(store::Transaction& txn, const AnalysisR
       "quality_flags = $8::integer[], updated_at = clock_timestamp() WHERE study_uid = $1 AND generation = $2",
       {r.study_instance_uid, static_cast<long long>(r.generation), r.state, r.reason, r.decision, r.urgency,
        PgTextArray(r.positive_labels), PgIntArray(flags)});
-  return study.status();
+  if (!study.ok()) return study.status();
+  if (r.state == "analysed") {
+    auto enqueued = audit_->Enqueue(txn, StudyAnalysedEvent(r));
+    if (!enqueued.ok()) return enqueued.status();
+  }
+  return absl::OkStatus();
 }
 
 absl::Status TriageStore::MarkFailed(const std::string& study_uid, int64_t generation, const std::string& reason) {

@@ -7,8 +7,23 @@
 //      analyses     exactly one stored analysis per (study, generation)
 //      evidence     heatmap PNGs and DICOM evidence per finding and slice
 //      route_outbox analysed studies waiting for AlertRouting.Route
-// Thread-safe (Database is).
+//   v4 findings     the findings of stored analyses
+//   v5 audit_outbox audit events waiting for Audit.Record (libs/audit_client)
+//
+// Audit: StoreAnalysis of an analysed study enqueues one
+// EVENT_TYPE_STUDY_ANALYSED in the same transaction (so it exists if and
+// only if the analysis does): subject study UID, generation and the first
+// model's id and version; attributes "decision", "urgency", "models" (every
+// model that produced a result, id@version), "positive_labels" and
+// "quality_flags" (each only when any), "superseded" ("true" when a newer
+// generation was already queued). Its event_id is StudyAnalysedEventId, so
+// a re-run of the same (study, generation) is recorded once. A
+// not_applicable or failed outcome is no STUDY_ANALYSED (no model output
+// to audit; it shows in triage's own status).
+//
+// Thread-safe (Database and AuditRecorder are).
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +31,7 @@
 #include <absl/status/statusor.h>
 
 #include "parallax/alerting/v1/alert_routing.pb.h"
+#include "parallax/audit_client/audit_recorder.h"
 #include "parallax/store/database.h"
 #include "parallax/store/migrations.h"
 #include "parallax/triage/v1/triage.pb.h"
@@ -24,6 +40,9 @@ namespace parallax::triage {
 
 // Every migration of the triage schema, in order.
 std::vector<store::Migration> TriageMigrations();
+
+// The event_id of STUDY_ANALYSED for one study generation.
+std::string StudyAnalysedEventId(const std::string& study_instance_uid, int64_t generation);
 
 // One finding's visual evidence as stored.
 struct StoredEvidence {
@@ -56,7 +75,11 @@ struct AnalysisRecord {
 
 class TriageStore {
  public:
-  explicit TriageStore(store::Database* db) : db_(db) {}
+  // `audit` (schema "triage") receives the STUDY_ANALYSED events; when null,
+  // the store keeps its own recorder that only enqueues (events then wait in
+  // triage.audit_outbox until a recorder with an audit address delivers
+  // them). db and audit must outlive the store.
+  explicit TriageStore(store::Database* db, audit_client::AuditRecorder* audit = nullptr);
 
   absl::Status Migrate();
 
@@ -72,10 +95,13 @@ class TriageStore {
   // Marks the study's `generation` running (when it is still the latest).
   absl::Status MarkRunning(const std::string& study_uid, int64_t generation);
 
-  // Stores the analysis, its evidence and a route outbox entry inside `txn`
-  // (the job queue's Complete transaction) and updates the study row when
-  // `record.generation` is its latest. ALREADY_EXISTS when an analysis of this
-  // (study, generation) is already stored.
+  // Stores the analysis, its evidence, a route outbox entry and (state
+  // "analysed") the STUDY_ANALYSED audit event inside `txn` (the job
+  // queue's Complete transaction) and updates the study row when
+  // `record.generation` is its latest. ALREADY_EXISTS when an analysis of
+  // this (study, generation) is already stored; store errors as
+  // Transaction::Exec. After an error the transaction is dead and nothing
+  // of it commits (no audit event either).
   absl::Status StoreAnalysis(store::Transaction& txn, const AnalysisRecord& record);
 
   // Marks the study failed (dead-lettered) with a reason, when `generation`
@@ -107,6 +133,8 @@ class TriageStore {
 
  private:
   store::Database* db_;
+  std::unique_ptr<audit_client::AuditRecorder> own_audit_;  // when none was given
+  audit_client::AuditRecorder* audit_;
 };
 
 }  // namespace parallax::triage
