@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
   esc::EscalationService service(
       &store, &trail,
       [a = auth->get()](grpc::ServerContext* ctx) { return a->Authenticate(*ctx); }, options,
-      [&publisher] { publisher.Poke(); });
+      [&publisher] { publisher.Poke(); }, std::chrono::system_clock::now, [&publisher] { publisher.DeliverDue(); });
   publisher.Start();
   parallax::rpc::RpcServer server({grpc_address});
   server.Register(&service, "parallax.escalation.v1.Escalation");

@@ -9,7 +9,10 @@
 
 #include "facade_config.h"
 #include "facade_service.h"
+#include "evidence_http.h"
 #include "fhir_http.h"
+#include "parallax/status/grpc_status.h"
+#include "parallax/triage/v1/triage.grpc.pb.h"
 #include "fhir_schema.h"
 #include "ehr_delivery.h"
 #include "parallax/http/server.h"
@@ -87,6 +90,10 @@ int main(int argc, char** argv) {
   settings.parallax_identifier_system = config.parallax_identifier_system;
   settings.organisation_name = config.organisation_name;
   settings.dicomweb_base_url = config.dicomweb_base_url;
+  if (!config.triage_address.empty()) {
+    settings.evidence_base_url =
+        config.evidence_base_url.empty() ? "http://" + config.http_address + "/evidence" : config.evidence_base_url;
+  }
   settings.dicom_timezone_offset = config.dicom_timezone_offset;
   auto auth = parallax::auth::ServiceAuth::Create(config.auth, "fhir-facade");
   if (!auth.ok()) return fail(auth.status());
@@ -120,7 +127,32 @@ int main(int argc, char** argv) {
   http_options.port = std::atoi(config.http_address.substr(colon + 1).c_str());
   http_options.threads = config.http_threads;
   http_options.max_body_bytes = 1 << 20;
-  parallax::http::Server http_server(http_options, api.MakeHandler());
+  // Heatmap PNGs from triage, for the reports' presentedForm links.
+  std::unique_ptr<parallax::triage::v1::Triage::Stub> triage;
+  if (!config.triage_address.empty()) {
+    triage = parallax::triage::v1::Triage::NewStub(parallax::rpc::MakeChannel(config.triage_address));
+  }
+  ff::EvidenceHttp evidence(
+      [t = triage.get(), a = auth->get()](const std::string& finding,
+                                          const std::string& sop) -> absl::StatusOr<std::string> {
+        if (t == nullptr) return absl::NotFoundError("no evidence holder is configured (triage_address)");
+        parallax::triage::v1::GetEvidenceRequest request;
+        request.set_finding_id(finding);
+        request.set_source_sop_instance_uid(sop);
+        request.set_include_png(true);
+        parallax::triage::v1::GetEvidenceResponse response;
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+        a->Decorate(&ctx);
+        if (absl::Status s = parallax::status::FromGrpc(t->GetEvidence(&ctx, request, &response)); !s.ok()) return s;
+        if (response.objects().empty() || response.objects(0).overlay_png().empty()) {
+          return absl::NotFoundError("no heatmap is stored for this finding and slice");
+        }
+        return response.objects(0).overlay_png();
+      },
+      authorize);
+  parallax::http::Server http_server(
+      http_options, api.MakeHandler([&evidence](parallax::http::Router& router) { evidence.AddRoutes(router); }));
   if (absl::Status s = http_server.Start(); !s.ok()) return fail(s);
 
   parallax::log::Info("serving", {{"grpc", config.grpc_address},

@@ -374,8 +374,15 @@ Json BuildDiagnosticReport(const v1::PublishReportRequest& report, const ReportI
     for (const auto& e : f.evidence()) {
       std::string url;
       std::string content_type;
+      static constexpr std::string_view kTriageEvidence = "parallax:triage/evidence/";
       if (e.kind() == common::v1::EVIDENCE_KIND_HEATMAP_PNG && IsHttpUrl(e.uri())) {
         url = e.uri();
+        content_type = "image/png";
+      } else if (e.kind() == common::v1::EVIDENCE_KIND_HEATMAP_PNG && !settings.evidence_base_url.empty() &&
+                 e.uri().rfind(kTriageEvidence, 0) == 0 && e.uri().size() > kTriageEvidence.size()) {
+        std::string base = settings.evidence_base_url;
+        while (!base.empty() && base.back() == '/') base.pop_back();
+        url = base + "/" + e.uri().substr(kTriageEvidence.size()) + ".png";
         content_type = "image/png";
       } else if (e.kind() != common::v1::EVIDENCE_KIND_HEATMAP_PNG && !settings.dicomweb_base_url.empty() &&
                  !study_uid.empty() && !e.series_instance_uid().empty() && !e.sop_instance_uid().empty()) {

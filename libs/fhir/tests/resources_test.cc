@@ -228,6 +228,22 @@ TEST_CASE("the DiagnosticReport references its Observations and study and carrie
         "1.2.826.0.1.3680043.8.498.10001.99/instances/1.2.826.0.1.3680043.8.498.10001.99.1");
 }
 
+TEST_CASE("a heatmap held by triage is presented through the facade's evidence URL", "[fhir][report]") {
+  v1::PublishReportRequest report = testing::ChestReport(v1::REPORT_STATUS_FINAL);
+  common::v1::EvidenceRef* held = report.mutable_observations(0)->mutable_finding()->add_evidence();
+  held->set_kind(common::v1::EVIDENCE_KIND_HEATMAP_PNG);
+  held->set_uri("parallax:triage/evidence/fnd-1/1.2.3.4");
+  ReportIds ids = IdsFor(report);
+  // Without an evidence base the triage-held PNG has no URL the EHR could follow.
+  CHECK(BuildDiagnosticReport(report, ids, Settings{})["presentedForm"].size() == 1);
+  Settings served;
+  served.evidence_base_url = "http://127.0.0.1:8090/evidence/";
+  Json dr = BuildDiagnosticReport(report, ids, served);
+  REQUIRE(dr["presentedForm"].size() == 2);
+  CHECK(dr["presentedForm"][1]["contentType"] == "image/png");
+  CHECK(dr["presentedForm"][1]["url"] == "http://127.0.0.1:8090/evidence/fnd-1/1.2.3.4.png");
+}
+
 TEST_CASE("an amended report and its Observations are amended and name both interpreters", "[fhir][report]") {
   v1::PublishReportRequest report = testing::ChestReport(v1::REPORT_STATUS_AMENDED);
   ReportIds ids = IdsFor(report);

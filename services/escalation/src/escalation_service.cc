@@ -80,13 +80,15 @@ absl::Status Retryable(const absl::Status& s) {
 }  // namespace
 
 EscalationService::EscalationService(EscalationStore* store, AuditTrail* audit, Authenticate authenticate,
-                                     EscalationOptions options, std::function<void()> on_outbox, Clock clock)
+                                     EscalationOptions options, std::function<void()> on_outbox, Clock clock,
+                                     std::function<void()> publish_now)
     : store_(store),
       audit_(audit),
       authenticate_(std::move(authenticate)),
       options_(std::move(options)),
       on_outbox_(std::move(on_outbox)),
-      clock_(std::move(clock)) {}
+      clock_(std::move(clock)),
+      publish_now_(std::move(publish_now)) {}
 
 audit::v1::AuditEvent EscalationService::Event(audit::v1::EventType type, const Caller& caller) const {
   audit::v1::AuditEvent e;
@@ -283,7 +285,10 @@ absl::StatusOr<v1::OpenReportResponse> EscalationService::Open(const TokenIdenti
   auto report = BuildReport(store_, nullptr, study_uid);
   if (!report.ok()) return Retryable(report.status());
   *response.mutable_report() = *std::move(report);
-  if (enqueued) on_outbox_();
+  if (enqueued) {
+    if (publish_now_) publish_now_();  // best effort: what fails stays in the outbox for the thread
+    else on_outbox_();
+  }
   return response;
 }
 

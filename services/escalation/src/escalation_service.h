@@ -36,9 +36,13 @@ class EscalationService final : public v1::Escalation::Service {
   using Clock = std::function<std::chrono::system_clock::time_point()>;
 
   // Everything must outlive the service. `on_outbox` is called after a
-  // commit that enqueued work for the publisher.
+  // commit that enqueued work for the publisher. `publish_now` delivers the
+  // outbox synchronously: OpenReport calls it before answering, so the
+  // preliminary report reaches the facade before the alert's Communication
+  // that is `about` it (alert routing publishes that after OpenReport).
   EscalationService(EscalationStore* store, AuditTrail* audit, Authenticate authenticate, EscalationOptions options,
-                    std::function<void()> on_outbox = [] {}, Clock clock = std::chrono::system_clock::now);
+                    std::function<void()> on_outbox = [] {}, Clock clock = std::chrono::system_clock::now,
+                    std::function<void()> publish_now = {});
 
   // The RPCs without gRPC, for tests: the caller is given.
   absl::StatusOr<v1::ReviewFindingResponse> Review(const TokenIdentity& who, const v1::ReviewFindingRequest& request);
@@ -91,6 +95,7 @@ class EscalationService final : public v1::Escalation::Service {
   EscalationOptions options_;
   std::function<void()> on_outbox_;
   Clock clock_;
+  std::function<void()> publish_now_;
 };
 
 }  // namespace parallax::escalation

@@ -141,6 +141,7 @@ void ReportPublisher::Poke() {
 }
 
 int ReportPublisher::DeliverDue() {
+  std::lock_guard<std::mutex> pass(pass_mu_);
   auto items = store_->DueItems(50);
   if (!items.ok()) {
     log::Warning("escalation outbox unreadable", {{"error", std::string(items.status().message())}});

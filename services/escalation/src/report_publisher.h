@@ -50,7 +50,8 @@ class ReportPublisher {
   void Start();
   void Stop();
   void Poke();
-  // One pass over the due items; returns how many were delivered.
+  // One pass over the due items; returns how many were delivered. Passes
+  // never overlap (the thread's and a caller's wait for each other).
   int DeliverDue();
 
  private:
@@ -63,6 +64,7 @@ class ReportPublisher {
   std::function<void(grpc::ClientContext*)> decorate_;
   Options options_;
   std::mutex mu_;
+  std::mutex pass_mu_;  // one delivery pass at a time
   std::condition_variable cv_;
   bool stop_ = false, poked_ = false;
   std::thread thread_;

@@ -19,6 +19,8 @@ absl::Status LoadFacadeConfig(const std::string& path, FacadeConfig* c) {
   s.Field("ingest_address", &c->ingest_address, "Ingest gRPC host:port, or empty");
   s.Field("ingest_timeout", &c->ingest_timeout, "GetStudy deadline");
   auth::BindAuthConfig(s, &c->auth);
+  s.Field("triage_address", &c->triage_address, "Triage gRPC host:port (heatmap PNGs), or empty");
+  s.Field("evidence_base_url", &c->evidence_base_url, "public URL of /evidence, or empty for http://<http_address>/evidence");
   s.Field("delivery_timeout", &c->delivery_timeout, "one HTTP call to the EHR");
   s.Field("max_attempts", &c->max_attempts, "delivery attempts before an entry goes dead");
   s.Field("backoff_base", &c->backoff_base, "first retry delay");

@@ -13,6 +13,8 @@ namespace parallax::fhir_facade {
 
 struct FacadeConfig {
   auth::AuthConfig auth;                           // jwt_* keys: callers and HTTP readers
+  std::string triage_address = "127.0.0.1:50052";  // where the heatmap PNGs are held (Triage.GetEvidence)
+  std::string evidence_base_url;                   // URL of /evidence as the EHR sees it; empty = http://<http_address>/evidence
   std::string grpc_address = "127.0.0.1:50058";    // FhirFacade gRPC host:port
   std::string http_address = "127.0.0.1:8090";     // FHIR REST host:port (IP literal)
   std::string metrics_address = "127.0.0.1:9108";  // Prometheus /metrics

@@ -68,9 +68,10 @@ void FhirHttpApi::AddRoutes(http::Router& router) {
   router.Add("GET", base + "/{type}/{id}/_history/{vid}", guarded(&FhirHttpApi::VersionRead));
 }
 
-http::Handler FhirHttpApi::MakeHandler() {
+http::Handler FhirHttpApi::MakeHandler(const std::function<void(http::Router&)>& extra_routes) {
   auto router = std::make_shared<http::Router>();
   AddRoutes(*router);
+  if (extra_routes) extra_routes(*router);
   return [router](const http::Request& original) {
     http::Request request = original;
     http::Response response = router->Route(request);

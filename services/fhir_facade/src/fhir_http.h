@@ -51,7 +51,8 @@ class FhirHttpApi {
 
   // A handler serving only this API: its routes, and an OperationOutcome
   // for any other path (404) or method (405). The API must outlive it.
-  http::Handler MakeHandler();
+  // `extra_routes` adds routes beside the FHIR ones (e.g. the evidence PNGs).
+  http::Handler MakeHandler(const std::function<void(http::Router&)>& extra_routes = {});
 
   // The resource types and search parameters served (CapabilityStatement).
   static std::vector<fhir::ResourceCapability> Capabilities();

@@ -45,6 +45,11 @@ struct Settings {
   // attachments of type application/dicom with the WADO-RS instance URL;
   // when empty, only the SR is carried, as a report identifier (urn:oid).
   std::string dicomweb_base_url;
+  // Where Parallax's own heatmap PNGs are served (the facade's /evidence
+  // route, e.g. "http://127.0.0.1:8090/evidence"): a finding's evidence uri
+  // "parallax:triage/evidence/<finding>/<sop>" becomes
+  // "<evidence_base_url>/<finding>/<sop>.png". Empty: such PNGs are left out.
+  std::string evidence_base_url;
   // UTC offset of the DICOM StudyDate/StudyTime (e.g. "+01:00"). DICOM times
   // carry no zone and FHIR requires one with a time: when empty,
   // ImagingStudy.started / effectiveDateTime carry the date only.
