@@ -17,6 +17,8 @@
 #include <sstream>
 #include <thread>
 
+#include <unistd.h>
+
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 
@@ -36,7 +38,10 @@ using json = nlohmann::json;
 namespace esc = parallax::escalation::v1;
 namespace alerting = parallax::alerting::v1;
 
-constexpr int kOffset = 300;  // ports of this stack: the usual ones + 300
+// Ports of this stack: the usual ones + an offset between 300 and 890 taken
+// from the process id, so runs beside each other (or a stack still shutting
+// down) do not collide; the benchmarks use 1000 and 1100.
+const int kOffset = 300 + 10 * (getpid() % 60);
 const std::string kEhr = "http://127.0.0.1:" + std::to_string(8091 + kOffset);
 const std::string kOrthanc = "http://127.0.0.1:" + std::to_string(18042 + kOffset);
 
@@ -80,6 +85,10 @@ struct Stack {
     env = "PARALLAX_HOME=" + home + " PARALLAX_PORT_OFFSET=" + std::to_string(kOffset) +
           " BUILD_DIR=" + parallax::testing::BinDir() + " PARALLAX_SKIP_BUILD=1 ";
     Ran up = Run(env + parallax::testing::SourceDir() + "/scripts/parallax up --stable-after 1s");
+    if (up.exit_code != 0) {
+      // The destructor does not run when the constructor fails: stop what did start.
+      Run(env + parallax::testing::SourceDir() + "/scripts/parallax down");
+    }
     INFO(up.output);
     REQUIRE(up.exit_code == 0);
   }
@@ -227,6 +236,15 @@ TEST_CASE("end to end: alert, review, escalation, report to the EHR and SR to th
       30s));
 
   // 3. A general radiologist may not reject the haemorrhage; a neuroradiologist may, which opens a case.
+  REQUIRE(WaitUntil(
+      [&] {
+        esc::GetReportRequest request;
+        request.set_study_instance_uid(head);
+        esc::GetReportResponse report;
+        auto ctx = As(neuro);
+        return escalation->GetReport(ctx.get(), request, &report).ok();
+      },
+      30s));
   esc::ReviewFindingRequest reject;
   reject.set_request_id("e2e-reject-1");
   reject.set_actor_user_id("dr.ray");
@@ -277,6 +295,24 @@ TEST_CASE("end to end: alert, review, escalation, report to the EHR and SR to th
   }
   CHECK(reviewed.report_triggered());
   CHECK(WaitUntil([&] { return EhrReportStatus(film_report_id) == "final"; }, 30s));
+  // The final report links the heatmap, which the facade serves to a signed-in reader.
+  {
+    json bundle = GetJson(kEhr + "/fhir/DiagnosticReport?identifier=urn:parallax:id%7C" + film_report_id);
+    REQUIRE(bundle.contains("entry"));
+    json forms = bundle["entry"][0]["resource"].value("presentedForm", json::array());
+    std::string png_url;
+    for (const json& form : forms) {
+      if (form.value("contentType", "") == "image/png") png_url = form.value("url", "");
+    }
+    REQUIRE(!png_url.empty());
+    auto anonymous = parallax::http::Fetch("GET", png_url, {}, "", 5s);
+    REQUIRE(anonymous.ok());
+    CHECK(anonymous->status == 401);
+    auto png = parallax::http::Fetch("GET", png_url, {{"Authorization", "Bearer " + chest}}, "", 5s);
+    REQUIRE(png.ok());
+    CHECK(png->status == 200);
+    CHECK(png->body.rfind("\x89PNG", 0) == 0);
+  }
   CHECK(WaitUntil(
       [&] {
         json found = nullptr;
@@ -339,6 +375,13 @@ TEST_CASE("end to end: alert, review, escalation, report to the EHR and SR to th
     CHECK(audit->Verify(ctx.get(), parallax::audit::v1::VerifyRequest(), &verdict).error_code() ==
           grpc::StatusCode::PERMISSION_DENIED);
   }
+  // The audit log reaches the EHR as FHIR AuditEvents (audit exporter -> facade -> EHR).
+  CHECK(WaitUntil(
+      [&] {
+        json s = GetJson(kEhr + "/_stats");
+        return s.is_object() && s["resources"].is_object() && s["resources"].value("AuditEvent", 0) > 0;
+      },
+      60s));
   stack.Psql("UPDATE audit.entries SET content = content || '\\x00'::bytea WHERE sequence = 3");
   {
     auto ctx = As(auditor);

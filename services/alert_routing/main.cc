@@ -50,6 +50,8 @@ struct AlertRoutingConfig {
   std::string jwt_role_map;
   std::chrono::milliseconds timer_period{1000};     // how often due timers are looked for
   std::chrono::milliseconds dispatch_poll{1000};    // outbox fallback poll (Poke and NOTIFY wake it at once)
+  int dispatch_workers = 4;                         // studies delivered in parallel (each study's items in order)
+  std::chrono::milliseconds dispatch_lease{30000};  // a claimed outbox item's lease (taken over after it ends)
 };
 
 // The labels of every model manifest (*.json) in `dir`.
@@ -104,9 +106,17 @@ int main(int argc, char** argv) {
   schema.Field("jwt_role_map", &c.jwt_role_map, "EXTERNAL=parallax_role, ...");
   schema.Field("timer_period", &c.timer_period, "how often acknowledgement timers are checked");
   schema.Field("dispatch_poll", &c.dispatch_poll, "outbox poll fallback");
+  schema.Field("dispatch_workers", &c.dispatch_workers,
+               "outbox delivery threads: different studies in parallel, each study's items in order (>= 1)");
+  schema.Field("dispatch_lease", &c.dispatch_lease,
+               "how long a claimed outbox item stays with its worker without progress before another may take it");
   absl::Status s = parallax::config::LoadConfig(schema, config_path, "PARALLAX_ALERT_ROUTING");
   parallax::log::Level level;
   if (s.ok() && !parallax::log::ParseLevel(c.log_level, &level)) s = absl::InvalidArgumentError("config: bad log_level");
+  if (s.ok() && c.dispatch_workers < 1) s = absl::InvalidArgumentError("config: dispatch_workers must be at least 1");
+  if (s.ok() && c.dispatch_lease < std::chrono::seconds(1)) {
+    s = absl::InvalidArgumentError("config: dispatch_lease must be at least 1s");
+  }
   if (s.ok() && c.policy_file.empty()) s = absl::InvalidArgumentError("config: policy_file is required");
   if (s.ok() && c.jwt_hs256_secret_file.empty()) {
     s = absl::InvalidArgumentError("config: jwt_hs256_secret_file is required (it signs alert routing's own calls)");
@@ -196,6 +206,8 @@ int main(int argc, char** argv) {
   al::AlertDispatcher::Options dispatch_options;
   dispatch_options.poll = c.dispatch_poll;
   dispatch_options.listen_url = c.database_url;
+  dispatch_options.workers = c.dispatch_workers;
+  dispatch_options.lease = c.dispatch_lease;
   al::AlertDispatcher dispatcher(&store, &*policy, escalation_stub.get(), facade_stub.get(), decorate,
                                  dispatch_options, &metrics);
 

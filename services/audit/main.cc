@@ -18,6 +18,7 @@
 #include "parallax/rpc/rpc_server.h"
 #include "parallax/store/database.h"
 #include "src/analytics.h"
+#include "src/audit_exporter.h"
 #include "src/audit_log.h"
 #include "src/audit_metrics.h"
 #include "src/audit_query.h"
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
     }
   }
   std::string grpc_address = "127.0.0.1:50057", metrics_address = "127.0.0.1:9107",
+              facade_address = "127.0.0.1:50058",
               database_url = "postgresql://postgres@127.0.0.1:5432/parallax", log_level = "info";
   int database_pool_size = 8;
   std::chrono::milliseconds verify_interval = std::chrono::hours(1);
@@ -43,6 +45,8 @@ int main(int argc, char** argv) {
   schema.Field("database_url", &database_url, "PostgreSQL URL (schema audit)");
   schema.Field("database_pool_size", &database_pool_size, "PostgreSQL connections");
   schema.Field("verify_interval", &verify_interval, "how often the whole chain is verified (0 = never)");
+  schema.Field("facade_address", &facade_address,
+               "FHIR facade gRPC host:port the log is exported to as AuditEvents (empty = no export)");
   schema.Field("log_level", &log_level, "debug | info | warning | error");
   parallax::auth::AuthConfig auth_config;
   parallax::auth::BindAuthConfig(schema, &auth_config);
@@ -75,6 +79,12 @@ int main(int argc, char** argv) {
   au::AuditMetrics metrics((*exposer)->registry());
   if (auto head = log.Head(); head.ok()) metrics.SetHead(head->sequence);
 
+  // Every entry, in order, to the EHR as a FHIR AuditEvent (via the facade).
+  au::AuditExporterOptions export_options;
+  export_options.facade_address = facade_address;
+  au::AuditExporter exporter(db->get(), export_options,
+                             [a = auth->get()](grpc::ClientContext* ctx) { a->Decorate(ctx); }, &metrics);
+
   au::AuditServiceDeps deps;
   deps.log = &log;
   deps.query = &query;
@@ -92,12 +102,19 @@ int main(int argc, char** argv) {
     auto principal = a->Authenticate(*ctx);
     return principal.ok() ? principal->user_id : std::string();
   };
+  if (!facade_address.empty()) deps.recorded = [&exporter](int64_t) { exporter.Poke(); };
   au::AuditService service(std::move(deps));
 
   parallax::rpc::RpcServer server({grpc_address});
   server.Register(&service, "parallax.audit.v1.Audit");
   if (s = server.Start(); !s.ok()) return fail(s);
   parallax::log::Info("serving", {{"address", grpc_address}});
+  if (!facade_address.empty()) {
+    if (s = exporter.Start(); !s.ok()) return fail(s);
+    parallax::log::Info("exporting audit entries to the FHIR facade", {{"facade_address", facade_address}});
+  } else {
+    parallax::log::Warning("no facade_address: audit entries are not exported to the EHR");
+  }
 
   // The periodic whole-chain check that feeds parallax_audit_verify_failures_total.
   std::mutex mu;
@@ -124,6 +141,7 @@ int main(int argc, char** argv) {
   const int received = parallax::process::WaitForTerminationSignal();
   parallax::log::Info("stopping", {{"signal", received}});
   server.Shutdown();
+  exporter.Stop();
   {
     std::lock_guard<std::mutex> lock(mu);
     stopping = true;

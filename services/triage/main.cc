@@ -115,16 +115,23 @@ int main(int argc, char** argv) {
   tr::TriageService service(db->get(), &store, &queue, &*models);
   parallax::rpc::RpcServer server({config.grpc_address});
   server.Register(&service, "parallax.triage.v1.Triage");
-  if (s = server.Start(); !s.ok()) return fail(s);
+  // Stops the workers (whose threads must be joined before they go away).
+  auto stop_workers = [&] {
+    stop = true;
+    if (waker) waker->Shutdown();
+    for (std::thread& t : threads) t.join();
+    audit.Stop();
+  };
+  if (s = server.Start(); !s.ok()) {
+    stop_workers();
+    return fail(s);
+  }
   parallax::log::Info("serving", {{"address", config.grpc_address},
                                   {"models", static_cast<int>(models->size())},
                                   {"workers", config.workers}});
   const int received = parallax::process::WaitForTerminationSignal();
   parallax::log::Info("stopping", {{"signal", received}});
   server.Shutdown();
-  stop = true;
-  if (waker) waker->Shutdown();
-  for (std::thread& t : threads) t.join();
-  audit.Stop();
+  stop_workers();
   return 0;
 }

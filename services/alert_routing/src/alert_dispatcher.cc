@@ -150,28 +150,63 @@ AlertDispatcher::AlertDispatcher(AlertStore* store, const AlertPolicy* policy,
       decorate_(std::move(decorate)),
       options_(std::move(options)),
       metrics_(metrics),
-      webhook_(std::move(webhook)) {}
+      webhook_(std::move(webhook)) {
+  options_.workers = std::max(1, options_.workers);
+  // Each step between two lease renewals is one call of at most `timeout`.
+  options_.lease = std::max(options_.lease, 3 * options_.timeout);
+  std::random_device rd;
+  instance_ = absl::StrFormat("%08x%08x", rd(), rd());
+}
 
 AlertDispatcher::~AlertDispatcher() { Stop(); }
 
 void AlertDispatcher::Start() {
-  thread_ = std::thread([this] {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stop_) {
-      lock.unlock();
-      DeliverDue();
-      lock.lock();
-      auto wait = options_.poll;
-      if (next_retry_) {
-        const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(*next_retry_ -
-                                                                                 std::chrono::system_clock::now());
-        wait = std::clamp(until + std::chrono::milliseconds(1), std::chrono::milliseconds(1), options_.poll);
-      }
-      cv_.wait_for(lock, wait, [this] { return stop_ || poked_; });
-      poked_ = false;
-    }
-  });
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!workers_.empty()) return;
+    stop_ = false;
+  }
+  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
   if (!options_.listen_url.empty()) listener_ = std::thread([this] { Listen(); });
+}
+
+void AlertDispatcher::WorkerLoop() {
+  while (true) {
+    uint64_t seen;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) return;
+      seen = wake_seq_;
+    }
+    Drain();
+    RefreshPendingGauge();
+    // Every idle worker sleeps until the next retry or lease end (at most
+    // `poll`), or until poked.
+    const std::chrono::milliseconds wait = UntilNextClaimable();
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, wait, [&] { return stop_ || wake_seq_ != seen; });
+  }
+}
+
+void AlertDispatcher::RefreshPendingGauge() {
+  if (metrics_ == nullptr) return;
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  int64_t last = gauge_refreshed_ms_.load();
+  if (now - last < 500 || !gauge_refreshed_ms_.compare_exchange_strong(last, now)) return;
+  if (auto n = store_->PendingCount(); n.ok()) metrics_->SetOutboxPending(static_cast<double>(*n));
+}
+
+std::chrono::milliseconds AlertDispatcher::UntilNextClaimable() {
+  auto next = store_->NextClaimableAt();
+  if (!next.ok() || !next->has_value()) return options_.poll;
+  const auto until =
+      std::chrono::duration_cast<std::chrono::milliseconds>(**next - std::chrono::system_clock::now());
+  // In the past: another worker is claiming it right now (SKIP LOCKED passed
+  // it over); look again shortly rather than spin.
+  if (until <= std::chrono::milliseconds(0)) return std::min(options_.poll, std::chrono::milliseconds(20));
+  return std::clamp(until + std::chrono::milliseconds(1), std::chrono::milliseconds(1), options_.poll);
 }
 
 void AlertDispatcher::Listen() {
@@ -208,62 +243,76 @@ void AlertDispatcher::Stop() {
     stop_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  for (std::thread& t : workers_) {
+    if (t.joinable()) t.join();
+  }
+  workers_.clear();
   if (listener_.joinable()) listener_.join();
 }
 
 void AlertDispatcher::Poke() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    poked_ = true;
+    ++wake_seq_;
   }
-  cv_.notify_all();
+  cv_.notify_one();
+}
+
+bool AlertDispatcher::Stopping() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stop_;
+}
+
+int AlertDispatcher::Drain() {
+  int delivered = 0;
+  while (!Stopping()) {
+    const std::string token = absl::StrCat(instance_, "-", next_claim_.fetch_add(1));
+    auto claimed = store_->ClaimNext(token, options_.lease);
+    if (!claimed.ok()) {
+      log::Warning("alert outbox unreadable", {{"error", std::string(claimed.status().message())}});
+      return delivered;
+    }
+    if (!claimed->has_value()) return delivered;
+    // There may be more: let an idle peer look too (it claims another
+    // study's item, or finds none and sleeps again).
+    Poke();
+    if (Process(**claimed)) ++delivered;
+  }
+  return delivered;
+}
+
+bool AlertDispatcher::Process(OutboxItem& item) {
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  const absl::Status s = Deliver(item);
+  if (s.ok()) {
+    const absl::Status marked = store_->MarkDelivered(item);
+    if (!marked.ok()) {
+      log::Warning("alert outbox item delivered but not marked", {{"item", static_cast<long long>(item.id)},
+                                                                  {"error", std::string(marked.message())}});
+    }
+    return marked.ok();
+  }
+  const int attempts = item.attempts + 1;
+  auto delay = options_.backoff_base * (1LL << std::min(attempts - 1, 16));
+  delay = std::min<std::chrono::milliseconds>(delay, options_.backoff_max);
+  delay += std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, delay.count() / 4)(rng));
+  if (attempts == 1 || attempts % 10 == 0) {
+    log::Warning("alert delivery failed, will retry",
+                 {{"item", static_cast<long long>(item.id)}, {"kind", static_cast<int>(item.kind)},
+                  {"study", item.study_uid}, {"attempts", attempts},
+                  {"retry_in_ms", static_cast<long long>(delay.count())}, {"error", std::string(s.message())}});
+  }
+  // Fenced by the lease: after a takeover it changes nothing.
+  (void)store_->MarkRetry(item, attempts, delay, std::string(s.message()).substr(0, 500));
+  return false;
 }
 
 int AlertDispatcher::DeliverDue() {
-  auto items = store_->PendingItems(200);
-  if (!items.ok()) {
-    log::Warning("alert outbox unreadable", {{"error", std::string(items.status().message())}});
-    std::lock_guard<std::mutex> lock(mu_);
-    next_retry_.reset();
-    return 0;
-  }
-  static thread_local std::mt19937 rng{std::random_device{}()};
-  std::set<std::string> blocked;  // studies whose earlier item is waiting
-  std::optional<TimePoint> next_retry;
-  int delivered = 0;
-  for (OutboxItem& item : *items) {
-    if (blocked.count(item.study_uid) > 0) continue;
-    const TimePoint now = std::chrono::system_clock::now();
-    if (item.next_attempt_at > now) {
-      blocked.insert(item.study_uid);
-      next_retry = next_retry ? std::min(*next_retry, item.next_attempt_at) : item.next_attempt_at;
-      continue;
-    }
-    const absl::Status s = Deliver(item);
-    if (s.ok()) {
-      if (store_->MarkDelivered(item.id).ok()) ++delivered;
-      continue;
-    }
-    blocked.insert(item.study_uid);
-    const int attempts = item.attempts + 1;
-    auto delay = options_.backoff_base * (1LL << std::min(attempts - 1, 16));
-    delay = std::min<std::chrono::milliseconds>(delay, options_.backoff_max);
-    delay += std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, delay.count() / 4)(rng));
-    const TimePoint retry_at = std::chrono::system_clock::now() + delay;
-    next_retry = next_retry ? std::min(*next_retry, retry_at) : retry_at;
-    if (attempts == 1 || attempts % 10 == 0) {
-      log::Warning("alert delivery failed, will retry",
-                   {{"item", static_cast<long long>(item.id)}, {"kind", static_cast<int>(item.kind)},
-                    {"study", item.study_uid}, {"attempts", attempts},
-                    {"retry_in_ms", static_cast<long long>(delay.count())}, {"error", std::string(s.message())}});
-    }
-    (void)store_->MarkRetry(item.id, attempts, delay, std::string(s.message()).substr(0, 500));
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    next_retry_ = next_retry;
-  }
+  std::atomic<int> delivered{0};
+  std::vector<std::thread> helpers;
+  for (int i = 1; i < options_.workers; ++i) helpers.emplace_back([&] { delivered += Drain(); });
+  delivered += Drain();
+  for (std::thread& t : helpers) t.join();
   if (metrics_ != nullptr) {
     if (auto n = store_->PendingCount(); n.ok()) metrics_->SetOutboxPending(static_cast<double>(*n));
   }
@@ -325,7 +374,7 @@ absl::Status AlertDispatcher::DeliverRoute(OutboxItem& item) {
     item.report_id = opened.report().report_id();
     item.done.insert("report");
     if (absl::Status s = store_->SetReportId(ids, item.report_id); !s.ok()) return s;
-    if (absl::Status s = store_->SaveProgress(item); !s.ok()) return s;
+    if (absl::Status s = store_->SaveProgress(item, options_.lease); !s.ok()) return s;
     for (StoredAlert& a : alerts) {
       if (std::find(ids.begin(), ids.end(), a.alert.alert_id()) != ids.end()) a.report_id = item.report_id;
     }
@@ -347,7 +396,7 @@ absl::Status AlertDispatcher::DeliverRoute(OutboxItem& item) {
       if (with_report.report_id.empty()) with_report.report_id = item.report_id;
       if (absl::Status s = Communicate(with_report, a.groups.front(), "", item, manifest); !s.ok()) return s;
       item.done.insert(comm_key);
-      if (absl::Status s = store_->SaveProgress(item); !s.ok()) return s;
+      if (absl::Status s = store_->SaveProgress(item, options_.lease); !s.ok()) return s;
     }
     if (!entry.value("page", true) || !Unacknowledged(a)) continue;
     for (const std::string& group : a.groups) {
@@ -378,7 +427,7 @@ absl::Status AlertDispatcher::DeliverNotify(OutboxItem& item) {
   if (item.done.count("comm") == 0) {
     if (absl::Status s = Communicate(a, group, prefix, item, manifest); !s.ok()) return s;
     item.done.insert("comm");
-    if (absl::Status s = store_->SaveProgress(item); !s.ok()) return s;
+    if (absl::Status s = store_->SaveProgress(item, options_.lease); !s.ok()) return s;
   }
   std::vector<std::string> groups = action == "escalate" ? std::vector<std::string>{group} : a.GroupsSoFar();
   for (const std::string& g : groups) {
@@ -458,7 +507,7 @@ absl::Status AlertDispatcher::Page(const StoredAlert& a, const std::string& grou
     return absl::UnavailableError(absl::StrCat("webhook of ", group, ": ", s.message()));
   }
   progress.done.insert(key);
-  return store_->SaveProgress(progress);
+  return store_->SaveProgress(progress, options_.lease);
 }
 
 }  // namespace parallax::alerting

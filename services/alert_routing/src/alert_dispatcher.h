@@ -17,10 +17,24 @@
 // and webhooks see no patient names or ids: the Communication's text and the
 // webhook body carry the finding, the study UID and the alert id only.
 //
+// Parallel delivery: `workers` threads each claim one item at a time from
+// the database (AlertStore::ClaimNext: FOR UPDATE SKIP LOCKED plus a lease
+// with a token unique to the claim). Only the oldest undelivered item of a
+// study can be claimed, so different studies go out in parallel while a
+// study's items go out one after the other, in order; an item under an
+// unexpired lease is claimed by no one else. Every write of progress renews
+// the lease and is fenced by the token. Several replicas (dispatchers) on
+// one database therefore share the work and deliver each item once. If a
+// worker stalls for longer than the lease (or its process dies), the item
+// is taken over after the lease ends; the stalled worker's next write fails
+// (ABORTED) and it stops, but a call it had in flight may then be made a
+// second time by the new owner: OpenReport and PublishCommunication are
+// idempotent, a webhook may see a page twice (same notification_id).
+//
 // Wake-ups: Poke() (the service calls it after each commit), NOTIFY on
 // "alerting_outbox" when a listen URL is given (commits by other replicas),
-// the earliest retry time, and `poll` as a fallback.
-// One dispatcher per database: two would deliver the same items twice.
+// the earliest retry or lease end, and `poll` as a fallback. A worker that
+// claims an item wakes an idle peer, so a burst fans out over the workers.
 // Thread-safe: Start/Stop from the owner, Poke and DeliverDue from anywhere.
 #include <atomic>
 #include <chrono>
@@ -30,6 +44,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "alert_metrics.h"
 #include "alert_policy.h"
@@ -63,6 +78,10 @@ class AlertDispatcher {
     std::chrono::milliseconds backoff_base{500};
     std::chrono::milliseconds backoff_max{300000};
     std::string listen_url;                   // database URL to LISTEN on; empty = none
+    int workers = 4;                          // delivery threads (< 1 is taken as 1)
+    // How long a claimed item stays its worker's without a renewal; raised
+    // to at least 3 x timeout (each step between renewals is one call).
+    std::chrono::milliseconds lease{30000};
   };
   using Decorate = std::function<void(grpc::ClientContext*)>;
 
@@ -73,13 +92,31 @@ class AlertDispatcher {
                   AlertMetrics* metrics = nullptr, WebhookPoster webhook = HttpWebhookPoster(std::chrono::seconds(5)));
   ~AlertDispatcher();  // Stop()
 
+  // Starts the delivery workers (and the NOTIFY listener with a listen URL).
+  // A second Start without Stop does nothing.
   void Start();
+  // Lets each worker finish the item it holds, then joins them. Idempotent.
   void Stop();
+  // Wakes an idle worker to look for work now.
   void Poke();
-  // One pass over the pending items. Returns how many were delivered.
+  // Delivers on the calling thread and workers - 1 helpers until nothing is
+  // claimable (due items, each study's in order; failures are scheduled for
+  // retry). Returns how many items were delivered by this call.
   int DeliverDue();
 
  private:
+  void WorkerLoop();
+  // Claims and delivers items until none is claimable. Returns how many
+  // were delivered.
+  int Drain();
+  // Delivers a claimed item and marks it delivered (true) or for retry.
+  bool Process(OutboxItem& item);
+  // How long an idle worker sleeps: until the next retry or lease end, at
+  // most `poll`.
+  std::chrono::milliseconds UntilNextClaimable();
+  // The outbox-pending gauge, at most every 500 ms.
+  void RefreshPendingGauge();
+  bool Stopping();
   absl::Status Deliver(OutboxItem& item);
   absl::Status DeliverRoute(OutboxItem& item);
   absl::Status DeliverNotify(OutboxItem& item);
@@ -99,11 +136,15 @@ class AlertDispatcher {
   Options options_;
   AlertMetrics* metrics_;
   WebhookPoster webhook_;
+  std::string instance_;               // random; claim tokens are "<instance>-<n>"
+  std::atomic<uint64_t> next_claim_{0};
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false, poked_ = false;
-  std::optional<TimePoint> next_retry_;  // guarded by mu_
-  std::thread thread_, listener_;
+  bool stop_ = false;                  // guarded by mu_
+  uint64_t wake_seq_ = 0;              // guarded by mu_; bumped by Poke
+  std::atomic<int64_t> gauge_refreshed_ms_{0};
+  std::vector<std::thread> workers_;
+  std::thread listener_;
   std::atomic<bool> listening_{false};
 };
 

@@ -87,6 +87,43 @@ CREATE TABLE alerting.outbox (
 CREATE INDEX outbox_pending ON alerting.outbox (id) WHERE delivered_at IS NULL;
 )sql";
 
+// Parallel delivery (alert_dispatcher.h): an item is claimed by one delivery
+// worker (any replica) for a lease; only the oldest undelivered item of a
+// study may be claimed, so a study's items go out in order.
+constexpr char kLeaseSql[] = R"sql(
+ALTER TABLE alerting.outbox ADD COLUMN lease_owner text NOT NULL DEFAULT '';
+ALTER TABLE alerting.outbox ADD COLUMN lease_until timestamptz;
+CREATE INDEX outbox_study_pending ON alerting.outbox (study_uid, id) WHERE delivered_at IS NULL;
+)sql";
+
+constexpr char kOutboxColumns[] =
+    "id, kind, study_uid, generation, payload, attempts, (extract(epoch from created_at) * 1000000)::bigint, "
+    "(extract(epoch from next_attempt_at) * 1000000)::bigint, report_id, done, lease_owner";
+
+OutboxItem ItemFromRow(const store::Row& row) {
+  OutboxItem item;
+  item.id = row.GetInt64(0).value_or(0);
+  item.kind = static_cast<OutboxKind>(row.GetInt64(1).value_or(1));
+  item.study_uid = row.Get(2).value_or("");
+  item.generation = row.GetInt64(3).value_or(0);
+  item.payload = row.Get(4).value_or("");
+  item.attempts = static_cast<int>(row.GetInt64(5).value_or(0));
+  item.created_at = FromMicros(row.GetInt64(6).value_or(0));
+  item.next_attempt_at = FromMicros(row.GetInt64(7).value_or(0));
+  item.report_id = row.Get(8).value_or("");
+  for (absl::string_view d : absl::StrSplit(row.Get(9).value_or(""), '\n', absl::SkipEmpty())) {
+    item.done.insert(std::string(d));
+  }
+  item.lease_owner = row.Get(10).value_or("");
+  return item;
+}
+
+// The lease went to another worker (ours expired): stop delivering the item.
+absl::Status LeaseLost(int64_t id) {
+  return absl::AbortedError(absl::StrCat("alert outbox item ", id,
+                                         ": the delivery lease expired and another worker took the item over"));
+}
+
 std::string Serialize(const google::protobuf::Message& m) {
   std::string out;
   m.SerializeToString(&out);
@@ -201,6 +238,7 @@ absl::Status AlertStore::Migrate() {
       {2, "alerts, their history and the delivery outbox", kAlertsSql},
   };
   for (store::Migration& m : audit_client::AuditRecorder::Migrations("alerting", 3)) migrations.push_back(m);
+  migrations.push_back({static_cast<int>(migrations.size()) + 1, "outbox delivery leases", kLeaseSql});
   return store::ApplyMigrations(*db_, "alerting", migrations);
 }
 
@@ -424,53 +462,83 @@ absl::Status AlertStore::Enqueue(store::Transaction& txn, OutboxKind kind, const
 }
 
 absl::StatusOr<std::vector<OutboxItem>> AlertStore::PendingItems(int limit) {
-  auto rows = db_->Exec(absl::StrCat("SELECT id, kind, study_uid, generation, payload, attempts, ", Micros("created_at"),
-                                     ", ", Micros("next_attempt_at"),
-                                     ", report_id, done FROM alerting.outbox WHERE delivered_at IS NULL "
-                                     "ORDER BY id LIMIT $1"),
+  auto rows = db_->Exec(absl::StrCat("SELECT ", kOutboxColumns,
+                                     " FROM alerting.outbox WHERE delivered_at IS NULL ORDER BY id LIMIT $1"),
                         {limit});
   if (!rows.ok()) return rows.status();
   std::vector<OutboxItem> out;
-  for (const store::Row& row : *rows) {
-    OutboxItem item;
-    item.id = row.GetInt64(0).value_or(0);
-    item.kind = static_cast<OutboxKind>(row.GetInt64(1).value_or(1));
-    item.study_uid = row.Get(2).value_or("");
-    item.generation = row.GetInt64(3).value_or(0);
-    item.payload = row.Get(4).value_or("");
-    item.attempts = static_cast<int>(row.GetInt64(5).value_or(0));
-    item.created_at = FromMicros(row.GetInt64(6).value_or(0));
-    item.next_attempt_at = FromMicros(row.GetInt64(7).value_or(0));
-    item.report_id = row.Get(8).value_or("");
-    for (absl::string_view d : absl::StrSplit(row.Get(9).value_or(""), '\n', absl::SkipEmpty())) {
-      item.done.insert(std::string(d));
-    }
-    out.push_back(std::move(item));
-  }
+  for (const store::Row& row : *rows) out.push_back(ItemFromRow(row));
   return out;
 }
 
-absl::Status AlertStore::SaveProgress(const OutboxItem& item) {
-  return db_
-      ->Exec("UPDATE alerting.outbox SET report_id = $2, done = $3 WHERE id = $1",
-             {static_cast<long long>(item.id), item.report_id, absl::StrJoin(item.done, "\n")})
-      .status();
+absl::StatusOr<std::optional<OutboxItem>> AlertStore::ClaimNext(const std::string& owner,
+                                                                std::chrono::milliseconds lease) {
+  if (owner.empty()) return absl::InvalidArgumentError("alert outbox claim: empty lease owner");
+  // One statement: the candidate is locked (SKIP LOCKED: a row another
+  // worker is claiming right now is passed over, not waited for) and
+  // re-checked on its newest version before the lease is written, so two
+  // concurrent claims never both get it. A study's later item is no
+  // candidate while an earlier one is undelivered (leased or not).
+  auto rows = db_->Exec(
+      absl::StrCat("UPDATE alerting.outbox SET lease_owner = $1, "
+                   "lease_until = clock_timestamp() + $2 * interval '1 millisecond' "
+                   "WHERE id = (SELECT c.id FROM alerting.outbox c "
+                   "WHERE c.delivered_at IS NULL AND c.next_attempt_at <= clock_timestamp() "
+                   "AND (c.lease_until IS NULL OR c.lease_until < clock_timestamp()) "
+                   "AND NOT EXISTS (SELECT 1 FROM alerting.outbox e WHERE e.study_uid = c.study_uid "
+                   "AND e.delivered_at IS NULL AND e.id < c.id) "
+                   "ORDER BY c.id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+                   "RETURNING ",
+                   kOutboxColumns),
+      {owner, static_cast<long long>(lease.count())});
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<OutboxItem>();
+  return std::optional<OutboxItem>(ItemFromRow((*rows)[0]));
 }
 
-absl::Status AlertStore::MarkDelivered(int64_t id) {
-  return db_
-      ->Exec("UPDATE alerting.outbox SET delivered_at = clock_timestamp(), last_error = '' WHERE id = $1",
-             {static_cast<long long>(id)})
-      .status();
+absl::StatusOr<std::optional<TimePoint>> AlertStore::NextClaimableAt() {
+  auto rows = db_->Exec(
+      "SELECT (extract(epoch from min(greatest(h.next_attempt_at, coalesce(h.lease_until, h.next_attempt_at)))) "
+      "* 1000000)::bigint FROM alerting.outbox h WHERE h.delivered_at IS NULL "
+      "AND NOT EXISTS (SELECT 1 FROM alerting.outbox e WHERE e.study_uid = h.study_uid "
+      "AND e.delivered_at IS NULL AND e.id < h.id)");
+  if (!rows.ok()) return rows.status();
+  if (rows->empty() || (*rows)[0].IsNull(0)) return std::optional<TimePoint>();
+  return std::optional<TimePoint>(FromMicros((*rows)[0].GetInt64(0).value_or(0)));
 }
 
-absl::Status AlertStore::MarkRetry(int64_t id, int attempts, std::chrono::milliseconds delay,
+absl::Status AlertStore::SaveProgress(const OutboxItem& item, std::chrono::milliseconds lease) {
+  auto rows = db_->Exec(
+      "UPDATE alerting.outbox SET report_id = $2, done = $3, "
+      "lease_until = CASE WHEN $4 = '' THEN lease_until ELSE clock_timestamp() + $5 * interval '1 millisecond' END "
+      "WHERE id = $1 AND lease_owner = $4 AND delivered_at IS NULL RETURNING id",
+      {static_cast<long long>(item.id), item.report_id, absl::StrJoin(item.done, "\n"), item.lease_owner,
+       static_cast<long long>(lease.count())});
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return LeaseLost(item.id);
+  return absl::OkStatus();
+}
+
+absl::Status AlertStore::MarkDelivered(const OutboxItem& item) {
+  auto rows = db_->Exec(
+      "UPDATE alerting.outbox SET delivered_at = clock_timestamp(), last_error = '', lease_until = NULL "
+      "WHERE id = $1 AND lease_owner = $2 AND delivered_at IS NULL RETURNING id",
+      {static_cast<long long>(item.id), item.lease_owner});
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return LeaseLost(item.id);
+  return absl::OkStatus();
+}
+
+absl::Status AlertStore::MarkRetry(const OutboxItem& item, int attempts, std::chrono::milliseconds delay,
                                    const std::string& error) {
-  return db_
-      ->Exec("UPDATE alerting.outbox SET attempts = $2, next_attempt_at = clock_timestamp() + $3 * interval '1 "
-             "millisecond', last_error = $4 WHERE id = $1",
-             {static_cast<long long>(id), attempts, static_cast<long long>(delay.count()), error})
-      .status();
+  auto rows = db_->Exec(
+      "UPDATE alerting.outbox SET attempts = $3, next_attempt_at = clock_timestamp() + $4 * interval '1 "
+      "millisecond', last_error = $5, lease_until = NULL WHERE id = $1 AND lease_owner = $2 "
+      "AND delivered_at IS NULL RETURNING id",
+      {static_cast<long long>(item.id), item.lease_owner, attempts, static_cast<long long>(delay.count()), error});
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return LeaseLost(item.id);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> AlertStore::PendingCount() {

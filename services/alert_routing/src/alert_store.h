@@ -12,7 +12,9 @@
 //                 escalated, acknowledged, updated, withdrawn)
 //   outbox        deliveries for the dispatcher (alert_dispatcher.h): one
 //                 per routed analysis and one per timer notification, with
-//                 their progress so a retry resumes where it failed
+//                 their progress so a retry resumes where it failed, and
+//                 the delivery lease (owner, until) of the worker that
+//                 claimed it
 //   audit_outbox  libs/audit_client's durable audit outbox
 // A commit that enqueues work NOTIFYs "alerting_outbox".
 // The service composes these calls inside its own transactions.
@@ -69,6 +71,7 @@ struct OutboxItem {
   TimePoint next_attempt_at;
   std::string report_id;     // progress: OpenReport answered with this report
   std::set<std::string> done;  // progress: steps done ("comm:<alert>", "hook:<alert>:<group>")
+  std::string lease_owner;   // the claim's token (ClaimNext); updates are fenced by it
 };
 
 // Microseconds since the epoch <-> TimePoint, as stored.
@@ -119,12 +122,35 @@ class AlertStore {
   // Outbox.
   absl::Status Enqueue(store::Transaction& txn, OutboxKind kind, const std::string& study_uid, int64_t generation,
                        const std::string& payload);
-  // Undelivered items, oldest first (due or not: the dispatcher keeps each
-  // study's order).
+  // Undelivered items, oldest first (due or not, leased or not), for
+  // inspection; delivery claims items with ClaimNext.
   absl::StatusOr<std::vector<OutboxItem>> PendingItems(int limit);
-  absl::Status SaveProgress(const OutboxItem& item);
-  absl::Status MarkDelivered(int64_t id);
-  absl::Status MarkRetry(int64_t id, int attempts, std::chrono::milliseconds delay, const std::string& error);
+  // Claims one item for delivery: the oldest item that is the oldest
+  // undelivered item of its study (a study's items go out in order), due,
+  // and not under another worker's unexpired lease. The claim is one
+  // statement with FOR UPDATE SKIP LOCKED, so concurrent claimers (threads
+  // or replicas) never get the same item while its lease runs. The item is
+  // leased to `owner` (a token unique to this claim) until now + `lease`.
+  // Returns the item (lease_owner = owner), nullopt when nothing is
+  // claimable, INVALID_ARGUMENT for an empty owner, UNAVAILABLE/INTERNAL
+  // for database errors.
+  absl::StatusOr<std::optional<OutboxItem>> ClaimNext(const std::string& owner, std::chrono::milliseconds lease);
+  // When the earliest study's head item becomes claimable (its retry time,
+  // or the end of the lease it is under), which may be in the past; nullopt
+  // when nothing is pending. Errors: database errors.
+  absl::StatusOr<std::optional<TimePoint>> NextClaimableAt();
+  // The following are fenced by item.lease_owner: they return ABORTED when
+  // the item is no longer leased to it (the lease expired and another worker
+  // claimed it) or was delivered meanwhile, and the caller must stop
+  // working on the item. Database errors otherwise.
+  // Saves report_id and done, and renews the lease for `lease` from now.
+  absl::Status SaveProgress(const OutboxItem& item, std::chrono::milliseconds lease = std::chrono::seconds(30));
+  // Delivered: never claimed again.
+  absl::Status MarkDelivered(const OutboxItem& item);
+  // Failed: released, claimable again (with the study's later items behind
+  // it) after `delay`.
+  absl::Status MarkRetry(const OutboxItem& item, int attempts, std::chrono::milliseconds delay,
+                         const std::string& error);
   absl::StatusOr<int64_t> PendingCount();
 
  private:

@@ -59,6 +59,16 @@ CREATE INDEX entries_report ON audit.entries (report_id) WHERE report_id <> '';
 CREATE INDEX entries_label ON audit.entries (label, occurred_at) WHERE label <> '';
 )sql";
 
+// How far the FHIR export (AuditExporter) has come: the last sequence handed
+// to the facade, 0 before any. One row; it only moves forward.
+constexpr char kExportCursorSql[] = R"sql(
+CREATE TABLE audit.export_cursor (
+  one       boolean PRIMARY KEY DEFAULT true CHECK (one),
+  sequence  bigint NOT NULL CHECK (sequence >= 0)
+);
+INSERT INTO audit.export_cursor (sequence) VALUES (0);
+)sql";
+
 std::string Zeros() { return std::string(32, '\0'); }
 
 double Seconds(const google::protobuf::Timestamp& t) { return static_cast<double>(t.seconds()) + t.nanos() / 1e9; }
@@ -111,7 +121,8 @@ absl::Status BackfillSubjectColumns(store::Database& db) {
 absl::Status AuditLog::Migrate() {
   static const std::vector<store::Migration> kMigrations = {
       {1, "hash-chained entries and their head", kSchemaSql},
-      {2, "subject id columns and query indexes", kSubjectColumnsSql}};
+      {2, "subject id columns and query indexes", kSubjectColumnsSql},
+      {3, "FHIR export cursor", kExportCursorSql}};
   absl::Status s = store::ApplyMigrations(*db_, "audit", kMigrations);
   if (!s.ok()) return s;
   return BackfillSubjectColumns(*db_);

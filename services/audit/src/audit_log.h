@@ -26,7 +26,8 @@ class AuditLog {
  public:
   explicit AuditLog(store::Database* db) : db_(db) {}
 
-  // Creates or upgrades the schema (migrations), then fills the subject
+  // Creates or upgrades the schema (migrations; they include
+  // audit.export_cursor, which AuditExporter keeps), then fills the subject
   // columns of entries written before they existed (from the hashed
   // content). UNAVAILABLE when the store is down; DATA_LOSS when an old
   // entry's content does not parse (run Verify).

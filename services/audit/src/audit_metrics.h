@@ -1,7 +1,8 @@
 #pragma once
 // The audit service's Prometheus metrics: entries appended by event type,
-// chain verifications that found a break, and the head sequence. Labels are
-// event type names only. Thread-safe (prometheus-cpp metrics are).
+// chain verifications that found a break, the head sequence, and the FHIR
+// export (entries exported, failed attempts, entries the facade refused as
+// malformed, and the lag behind the head). Labels are event type names only. Thread-safe (prometheus-cpp metrics are).
 #include <cstdint>
 
 #include <prometheus/counter.h>
@@ -23,11 +24,23 @@ class AuditMetrics {
   void VerifyFailed();
   // The log's head is now at `sequence`.
   void SetHead(int64_t sequence);
+  // One entry was accepted by the FHIR facade.
+  void Exported();
+  // A publish attempt failed and will be retried.
+  void ExportFailed();
+  // The facade refused an entry as malformed; it was skipped.
+  void ExportRefused();
+  // Entries recorded but not yet exported (head sequence - export cursor).
+  void SetExportLag(int64_t entries);
 
  private:
   prometheus::Family<prometheus::Counter>& recorded_;
   prometheus::Counter& verify_failures_;
   prometheus::Gauge& head_sequence_;
+  prometheus::Counter& exported_;
+  prometheus::Counter& export_failures_;
+  prometheus::Counter& export_refused_;
+  prometheus::Gauge& export_lag_;
 };
 
 }  // namespace parallax::audit

@@ -60,6 +60,7 @@ grpc::Status AuditService::Authorize(grpc::ServerContext* context, std::string_v
       deps_.metrics->Recorded(v1::EVENT_TYPE_ACCESS_REFUSED);
       deps_.metrics->SetHead(recorded->sequence());
     }
+    if (deps_.recorded && !recorded->duplicate()) deps_.recorded(recorded->sequence());
   } else {
     log::Error("could not record a refused access", {{"action", std::string(action)},
                                                      {"error", std::string(recorded.status().message())}});
@@ -79,6 +80,7 @@ grpc::Status AuditService::Record(grpc::ServerContext* context, const v1::Record
     deps_.metrics->Recorded(request->event().type());
     deps_.metrics->SetHead(recorded->sequence());
   }
+  if (deps_.recorded && !recorded->duplicate()) deps_.recorded(recorded->sequence());
   *response = std::move(*recorded);
   return grpc::Status::OK;
 }

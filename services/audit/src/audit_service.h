@@ -15,6 +15,7 @@
 //
 // Thread-safe: gRPC calls the handlers from many threads; the collaborators
 // are thread-safe and must outlive the service.
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -35,6 +36,10 @@ namespace parallax::audit {
 using CallerRoles = std::function<absl::StatusOr<std::vector<std::string>>(grpc::ServerContext*)>;
 // The caller's user id for ACCESS_REFUSED entries ("" when unknown).
 using CallerUserId = std::function<std::string(grpc::ServerContext*)>;
+// Told the sequence of each new entry once it has committed (not for
+// duplicates), e.g. to wake the FHIR exporter. Called on gRPC threads; must
+// be quick and thread-safe.
+using EntryRecorded = std::function<void(int64_t sequence)>;
 
 struct AuditServiceDeps {
   AuditLog* log = nullptr;              // required
@@ -43,6 +48,7 @@ struct AuditServiceDeps {
   CallerRoles caller_roles;             // empty = refuse every read
   CallerUserId caller_user_id;          // optional
   AuditMetrics* metrics = nullptr;      // optional
+  EntryRecorded recorded;               // optional
 };
 
 class AuditService final : public audit::v1::Audit::Service {

@@ -61,7 +61,7 @@ struct AuditSide {
     REQUIRE(log->Migrate().ok());
     query = std::make_unique<AuditQuery>(db.get());
     analytics = std::make_unique<AuditAnalytics>(db.get());
-    service = std::make_unique<AuditService>(AuditServiceDeps{log.get(), query.get(), analytics.get(), nullptr, nullptr, nullptr});
+    service = std::make_unique<AuditService>(AuditServiceDeps{log.get(), query.get(), analytics.get(), nullptr, nullptr, nullptr, {}});
   }
   ~AuditSide() {
     if (server) server->Shutdown();

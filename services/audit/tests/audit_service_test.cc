@@ -42,7 +42,7 @@ struct Server {
     query = std::make_unique<AuditQuery>(db.get());
     analytics = std::make_unique<AuditAnalytics>(db.get());
     metrics = std::make_unique<AuditMetrics>(registry);
-    AuditServiceDeps deps{log.get(), query.get(), analytics.get(), nullptr, nullptr, metrics.get()};
+    AuditServiceDeps deps{log.get(), query.get(), analytics.get(), nullptr, nullptr, metrics.get(), {}};
     deps.caller_roles = [](grpc::ServerContext* c) -> absl::StatusOr<std::vector<std::string>> {
       const std::string roles = Metadata(c, "x-test-roles");
       if (roles.empty()) return absl::UnauthenticatedError("no token");
