@@ -1,5 +1,6 @@
 #include "parallax/dicom/evidence_writer.h"
 
+#include "dataset_copy.h"
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
@@ -22,6 +23,10 @@
 
 namespace parallax::dicom {
 namespace {
+
+using internal::CopyIfPresent;
+using internal::CopyOrEmpty;
+using internal::EncodePart10;
 
 std::string GetString(DcmItem& item, const DcmTagKey& tag) {
   OFString value;
@@ -119,20 +124,6 @@ bool ValidTime(std::string_view t) {
   return true;
 }
 
-// Copies `tag` from `from` to `to` when present (any VR, sequences too).
-void CopyIfPresent(DcmItem& from, DcmItem& to, const DcmTagKey& tag) {
-  DcmElement* element = nullptr;
-  if (from.findAndGetElement(tag, element).good() && element != nullptr) {
-    to.insert(static_cast<DcmElement*>(element->clone()), /*replaceOld=*/true);
-  }
-}
-
-// Copies `tag`, or inserts it empty (a type 2 attribute must be present).
-void CopyOrEmpty(DcmItem& from, DcmItem& to, const DcmTagKey& tag) {
-  CopyIfPresent(from, to, tag);
-  if (!to.tagExists(tag)) to.insertEmptyElement(tag);
-}
-
 // Collects the first failed DCMTK condition of a sequence of puts.
 class Puts {
  public:
@@ -169,26 +160,6 @@ void PutCode(Puts& puts, DcmItem& parent, const DcmTagKey& sequence, const char*
   puts.Note(code->putAndInsertString(DCM_CodeValue, value), DCM_CodeValue);
   puts.Note(code->putAndInsertString(DCM_CodingSchemeDesignator, scheme), DCM_CodingSchemeDesignator);
   puts.Note(code->putAndInsertString(DCM_CodeMeaning, meaning), DCM_CodeMeaning);
-}
-
-// Encodes `file` as Part-10 bytes without touching the file system.
-absl::StatusOr<std::string> EncodePart10(DcmFileFormat& file, E_TransferSyntax xfer) {
-  std::string out;
-  std::vector<char> chunk(1 << 16);
-  DcmOutputBufferStream stream(chunk.data(), static_cast<offile_off_t>(chunk.size()));
-  file.transferInit();
-  OFCondition cond = EC_StreamNotifyClient;
-  while (cond == EC_StreamNotifyClient) {
-    cond = file.write(stream, xfer, EET_ExplicitLength, /*wcache=*/nullptr);
-    if (cond.good()) stream.flush();
-    void* data = nullptr;
-    offile_off_t length = 0;
-    stream.flushBuffer(data, length);
-    if (length > 0) out.append(static_cast<const char*>(data), static_cast<size_t>(length));
-  }
-  file.transferEnd();
-  if (cond.bad()) return absl::InternalError(std::string("cannot encode the evidence object: ") + cond.text());
-  return out;
 }
 
 absl::StatusOr<EvidenceImage> Write(const EvidenceImageRequest& r) {
@@ -442,7 +413,7 @@ absl::StatusOr<EvidenceImage> Write(const EvidenceImageRequest& r) {
            DCM_PixelData);
   if (!put.ok()) return absl::InternalError("cannot build the evidence object: " + put.error());
 
-  absl::StatusOr<std::string> bytes = EncodePart10(file, EXS_LittleEndianExplicit);
+  absl::StatusOr<std::string> bytes = EncodePart10(file, EXS_LittleEndianExplicit, "evidence object");
   if (!bytes.ok()) return bytes.status();
   out.part10 = *std::move(bytes);
   return out;

@@ -1,5 +1,6 @@
 #include "parallax/dicom/sr_writer.h"
 
+#include "dataset_copy.h"
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
@@ -21,6 +22,10 @@
 
 namespace parallax::dicom {
 namespace {
+
+using internal::CopyIfPresent;
+using internal::CopyOrEmpty;
+using internal::EncodePart10;
 
 // --- Small helpers (the same conventions as evidence_writer.cc).
 
@@ -86,37 +91,6 @@ std::pair<std::string, std::string> NowDateTime() {
   std::strftime(date, sizeof date, "%Y%m%d", &tm);
   std::strftime(time, sizeof time, "%H%M%S", &tm);
   return {date, time};
-}
-
-void CopyIfPresent(DcmItem& from, DcmItem& to, const DcmTagKey& tag) {
-  DcmElement* element = nullptr;
-  if (from.findAndGetElement(tag, element).good() && element != nullptr) {
-    to.insert(static_cast<DcmElement*>(element->clone()), /*replaceOld=*/true);
-  }
-}
-
-void CopyOrEmpty(DcmItem& from, DcmItem& to, const DcmTagKey& tag) {
-  CopyIfPresent(from, to, tag);
-  if (!to.tagExists(tag)) to.insertEmptyElement(tag);
-}
-
-absl::StatusOr<std::string> EncodePart10(DcmFileFormat& file, E_TransferSyntax xfer) {
-  std::string out;
-  std::vector<char> chunk(1 << 16);
-  DcmOutputBufferStream stream(chunk.data(), static_cast<offile_off_t>(chunk.size()));
-  file.transferInit();
-  OFCondition cond = EC_StreamNotifyClient;
-  while (cond == EC_StreamNotifyClient) {
-    cond = file.write(stream, xfer, EET_ExplicitLength, /*wcache=*/nullptr);
-    if (cond.good()) stream.flush();
-    void* data = nullptr;
-    offile_off_t length = 0;
-    stream.flushBuffer(data, length);
-    if (length > 0) out.append(static_cast<const char*>(data), static_cast<size_t>(length));
-  }
-  file.transferEnd();
-  if (cond.bad()) return absl::InternalError(std::string("cannot encode the measurement report: ") + cond.text());
-  return out;
 }
 
 // --- Codes used in the content tree (PS3.16).
@@ -599,7 +573,7 @@ absl::StatusOr<MeasurementReport> Write(const MeasurementReportInput& r) {
   }
   if (!b.ok()) return absl::InternalError("cannot build the measurement report: " + b.error());
 
-  absl::StatusOr<std::string> bytes = EncodePart10(file, EXS_LittleEndianExplicit);
+  absl::StatusOr<std::string> bytes = EncodePart10(file, EXS_LittleEndianExplicit, "measurement report");
   if (!bytes.ok()) return bytes.status();
   out.part10 = *std::move(bytes);
   return out;
