@@ -48,14 +48,26 @@ class AssociationScp : public DcmThreadSCP {
     const std::string ae(calling_ae.c_str());
     bool allowed = std::find(options_.allowed_calling_aes.begin(), options_.allowed_calling_aes.end(), ae) !=
                    options_.allowed_calling_aes.end();
-    if (!allowed) log::Warning("association refused: calling AE title not in the allow-list", {{"calling_ae", ae}});
+    if (!allowed) {
+      const std::string peer = getPeerIP().c_str();
+      log::Warning("association refused: calling AE title not in the allow-list", {{"calling_ae", ae}, {"peer", peer}});
+      handler_->OnAssociationRefused(ae, peer, "calling AE title not in allowed_calling_aes");
+    }
     return allowed ? OFTrue : OFFalse;
   }
 
+  // DCMTK checks the called AE title before the calling one.
   OFBool checkCalledAETitleAccepted(const OFString& called_ae) override {
     if (!options_.require_called_ae) return OFTrue;
-    bool ok = std::string(called_ae.c_str()) == options_.ae_title;
-    if (!ok) log::Warning("association refused: called AE title is not ours", {{"called_ae", called_ae.c_str()}});
+    const std::string called(called_ae.c_str());
+    bool ok = called == options_.ae_title;
+    if (!ok) {
+      const std::string calling = getPeerAETitle().c_str();
+      const std::string peer = getPeerIP().c_str();
+      log::Warning("association refused: called AE title is not ours",
+                   {{"called_ae", called}, {"calling_ae", calling}, {"peer", peer}});
+      handler_->OnAssociationRefused(calling, peer, "called AE title not recognized: " + called);
+    }
     return ok ? OFTrue : OFFalse;
   }
 

@@ -1,5 +1,6 @@
 #include "ingest_service.h"
 
+#include "access_refusal_audit.h"
 #include "ingest_grpc.h"
 #include "parallax/audit_client/audit_recorder.h"
 #include "ingest_metrics.h"
@@ -24,6 +25,7 @@ struct IngestService::Parts {
   std::unique_ptr<IngestMetrics> metrics;
   std::unique_ptr<store::Database> db;
   std::unique_ptr<audit_client::AuditRecorder> audit;
+  std::unique_ptr<AccessRefusalAuditor> refusals;
   std::unique_ptr<StudyIndex> index;
   std::unique_ptr<InstanceStore> store;
   std::unique_ptr<InstanceReceiver> receiver;
@@ -67,7 +69,10 @@ absl::Status IngestService::Start() {
   p.store = std::make_unique<InstanceStore>(InstanceStoreOptions{config_.store_root, config_.min_free_bytes});
   s = p.store->Open();
   if (!s.ok()) return s;
-  p.receiver = std::make_unique<InstanceReceiver>(p.store.get(), p.index.get(), p.metrics.get());
+  // Refused associations: ACCESS_REFUSED, at most one per (AE, peer) a minute.
+  p.refusals = std::make_unique<AccessRefusalAuditor>(p.audit.get());
+  p.refusals->Start();
+  p.receiver = std::make_unique<InstanceReceiver>(p.store.get(), p.index.get(), p.metrics.get(), p.refusals.get());
 
   auto pacs = PacsSettingsFromConfig(config_);
   if (!pacs.ok()) return pacs.status();
@@ -127,6 +132,7 @@ absl::Status IngestService::Start() {
 void IngestService::Stop() {
   Parts& p = *parts_;
   if (p.scp) p.scp->Stop();
+  if (p.refusals) p.refusals->Stop();  // records the refusals still counted
   if (p.http) p.http->Stop();
   if (p.handoff) p.handoff->Stop();
   if (p.rpc) p.rpc->Shutdown();

@@ -4,6 +4,8 @@
 // health, metrics, the hand-off of stable studies to triage, and the audit
 // recorder that delivers ingest.audit_outbox to the Audit service (started
 // only when config.audit_address is set; otherwise events stay in the outbox).
+// DICOM associations refused for their AE titles are recorded as
+// ACCESS_REFUSED (see access_refusal_audit.h for the per-minute rate limit).
 // Not thread-safe: Start and Stop from one thread.
 #include <memory>
 

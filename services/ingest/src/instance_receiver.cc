@@ -57,6 +57,11 @@ void InstanceReceiver::OnRefused(const absl::Status& s) {
 
 void InstanceReceiver::OnAssociationCountChanged(int open) { metrics_->SetOpenAssociations(open); }
 
+void InstanceReceiver::OnAssociationRefused(const std::string& calling_ae, const std::string& peer_address,
+                                            const std::string& reason) {
+  if (refusals_ != nullptr) refusals_->OnRefused(calling_ae, peer_address, reason);
+}
+
 absl::Status InstanceReceiver::OnReceived(const dicom::ReceivedInstance& in) {
   metrics_->Received(kDimse);
   auto header = dicom::ReadInstanceHeaderFromFile(in.staging_path);

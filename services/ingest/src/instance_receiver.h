@@ -5,6 +5,9 @@
 // A resend of an indexed SOP Instance UID is OK without a second copy.
 //
 // Implements dicom::StoreHandler for the C-STORE SCP; STOW-RS calls StoreBytes.
+// Associations the SCP refuses for their AE titles go to the
+// AccessRefusalAuditor (EVENT_TYPE_ACCESS_REFUSED, rate-limited) when one is
+// given.
 // Thread-safe: work on the same SOP Instance UID is serialised by a striped lock.
 #include <array>
 #include <mutex>
@@ -15,6 +18,7 @@
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
 
+#include "access_refusal_audit.h"
 #include "ingest_metrics.h"
 #include "instance_store.h"
 #include "parallax/dicom/instance_header.h"
@@ -31,8 +35,11 @@ struct StoreOutcome {
 
 class InstanceReceiver : public dicom::StoreHandler {
  public:
-  InstanceReceiver(InstanceStore* store, StudyIndex* index, IngestMetrics* metrics)
-      : store_(store), index_(index), metrics_(metrics) {}
+  // `refusals` may be null (refused associations are then only logged by
+  // the SCP); every pointer must outlive the receiver.
+  InstanceReceiver(InstanceStore* store, StudyIndex* index, IngestMetrics* metrics,
+                   AccessRefusalAuditor* refusals = nullptr)
+      : store_(store), index_(index), metrics_(metrics), refusals_(refusals) {}
 
   // STOW-RS: one complete Part-10 file, of study `expected_study_uid` when
   // that is not empty. Errors: INVALID_ARGUMENT (unparseable, C000; missing
@@ -46,6 +53,8 @@ class InstanceReceiver : public dicom::StoreHandler {
   absl::Status OnReceived(const dicom::ReceivedInstance& instance) override;
   void OnRefused(const absl::Status& status) override;
   void OnAssociationCountChanged(int open_associations) override;
+  void OnAssociationRefused(const std::string& calling_ae, const std::string& peer_address,
+                            const std::string& reason) override;
 
  private:
   // Makes a parsed instance in `staging_path` durable and indexed, or
@@ -57,6 +66,7 @@ class InstanceReceiver : public dicom::StoreHandler {
   InstanceStore* store_;
   StudyIndex* index_;
   IngestMetrics* metrics_;
+  AccessRefusalAuditor* refusals_;
   std::array<std::mutex, 64> stripes_;
 };
 

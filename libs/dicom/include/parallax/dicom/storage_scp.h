@@ -55,6 +55,16 @@ class StoreHandler {
   virtual void OnRefused(const absl::Status& status) = 0;
   // Open association count changed (for metrics).
   virtual void OnAssociationCountChanged(int open_associations) = 0;
+  // Called when an association request is refused for who is calling:
+  // the calling AE title is not in allowed_calling_aes, or (with
+  // require_called_ae) the called AE title is not ours. `calling_ae` is the
+  // caller's AE title as sent, `peer_address` its IP address, `reason` a
+  // short fixed text (plus the called AE title, for the second case). Called
+  // on the association's thread before the A-ASSOCIATE-RJ is sent, so keep
+  // it short and never throw. Not called for refusals for capacity (too
+  // many open associations). Default: nothing.
+  virtual void OnAssociationRefused(const std::string& calling_ae, const std::string& peer_address,
+                                    const std::string& reason) {}
 };
 
 class StorageScp {
