@@ -4,7 +4,8 @@
 // Checked: a positive study alerts the right group and sends a preliminary
 // report to the EHR; the reviewer's accept sends the final report to the EHR
 // and the SR to Orthanc; an unauthorised rejection is refused; an authorised
-// one opens an escalation case; the EHR going down and coming back loses and
+// one opens an escalation case; each review resolves its alert (RESOLVED,
+// the EHR's Communication completed); the EHR going down and coming back loses and
 // duplicates nothing; the audit chain verifies, and fails after an edit.
 #include <catch2/catch.hpp>
 
@@ -295,6 +296,49 @@ TEST_CASE("end to end: alert, review, escalation, report to the EHR and SR to th
   }
   CHECK(reviewed.report_triggered());
   CHECK(WaitUntil([&] { return EhrReportStatus(film_report_id) == "final"; }, 30s));
+  // The review resolves the pneumothorax alert (escalation -> AlertRouting.ResolveAlerts
+  // through its outbox): no more timers, and the EHR's Communication is completed.
+  alerting::GetAlertResponse ptx_now;
+  CHECK(WaitUntil(
+      [&] {
+        alerting::GetAlertRequest request;
+        request.set_alert_id(ptx->alert_id());
+        auto ctx = As(chest);
+        return routing->GetAlert(ctx.get(), request, &ptx_now).ok() &&
+               ptx_now.alert().state() == alerting::ALERT_STATE_RESOLVED;
+      },
+      30s));
+  CHECK(ptx_now.alert().state() == alerting::ALERT_STATE_RESOLVED);
+  CHECK(ptx_now.alert().resolution() == alerting::RESOLUTION_OUTCOME_ACCEPTED);
+  CHECK(ptx_now.alert().resolved_by() == "dr.chest");
+  CHECK_FALSE(ptx_now.alert().has_next_escalation_at());
+  CHECK(ptx_now.history_size() > 0);
+  if (ptx_now.history_size() > 0) {
+    CHECK(ptx_now.history(ptx_now.history_size() - 1).kind() == alerting::ALERT_EVENT_KIND_RESOLVED);
+  }
+  std::string ptx_comm_status;
+  CHECK(WaitUntil(
+      [&] {
+        json bundle = GetJson(kEhr + "/fhir/Communication?identifier=urn:parallax:id%7C" + ptx->alert_id());
+        if (!bundle.is_object() || !bundle.contains("entry") || bundle["entry"].empty()) return false;
+        ptx_comm_status = bundle["entry"][0]["resource"].value("status", "");
+        return ptx_comm_status == "completed";
+      },
+      30s));
+  CHECK(ptx_comm_status == "completed");
+  // The rejected (escalated) haemorrhage's alert is resolved too: a radiologist
+  // acted on it; the senior's second read goes on as the case's Task.
+  alerting::GetAlertResponse ich_now;
+  CHECK(WaitUntil(
+      [&] {
+        alerting::GetAlertRequest request;
+        request.set_alert_id(ich->alert_id());
+        auto ctx = As(neuro);
+        return routing->GetAlert(ctx.get(), request, &ich_now).ok() &&
+               ich_now.alert().state() == alerting::ALERT_STATE_RESOLVED;
+      },
+      30s));
+  CHECK(ich_now.alert().resolution() == alerting::RESOLUTION_OUTCOME_ESCALATED);
   // The final report links the heatmap, which the facade serves to a signed-in reader.
   {
     json bundle = GetJson(kEhr + "/fhir/DiagnosticReport?identifier=urn:parallax:id%7C" + film_report_id);

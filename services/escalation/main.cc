@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
   std::string grpc_address = "127.0.0.1:50056", metrics_address = "127.0.0.1:9106",
               database_url = "postgresql://postgres@127.0.0.1:5432/parallax", log_level = "info",
               facade_address = "127.0.0.1:50058", ingest_address = "127.0.0.1:50051",
-              triage_address = "127.0.0.1:50052", audit_address = "127.0.0.1:50057", seed_users_file,
+              triage_address = "127.0.0.1:50052", audit_address = "127.0.0.1:50057",
+              alert_routing_address = "127.0.0.1:50055", seed_users_file,
               override_rights =
                   "Intracranial haemorrhage:neuroradiologist|senior_radiologist|department_head, "
                   "Epidural:neuroradiologist|senior_radiologist|department_head, "
@@ -81,6 +82,8 @@ int main(int argc, char** argv) {
   schema.Field("ingest_address", &ingest_address, "ingest gRPC host:port (source images, SR to the PACS)");
   schema.Field("triage_address", &triage_address, "triage gRPC host:port (heatmap objects)");
   schema.Field("audit_address", &audit_address, "audit gRPC host:port");
+  schema.Field("alert_routing_address", &alert_routing_address,
+               "alert routing gRPC host:port (resolves the alerts of reviewed findings)");
   schema.Field("case_group", &options.case_group, "group that receives escalation cases");
   schema.Field("case_due", &case_due, "time a senior has to decide a case");
   schema.Field("override_rights", &override_rights,
@@ -129,7 +132,9 @@ int main(int argc, char** argv) {
   auto triage = parallax::triage::v1::Triage::NewStub(parallax::rpc::MakeChannel(triage_address));
   parallax::ingest_client::IngestStudySource source(ingest_channel);
   esc::PacsSrSender sr(&source, ingest.get(), triage.get(), decorate);
-  esc::ReportPublisher publisher(&store, facade.get(), &sr, &trail, decorate, {});
+  auto alert_routing =
+      parallax::alerting::v1::AlertRouting::NewStub(parallax::rpc::MakeChannel(alert_routing_address));
+  esc::ReportPublisher publisher(&store, facade.get(), &sr, &trail, decorate, {}, alert_routing.get());
   esc::EscalationService service(
       &store, &trail,
       [a = auth->get()](grpc::ServerContext* ctx) { return a->Authenticate(*ctx); }, options,

@@ -27,6 +27,22 @@ const char* PriorityCode(v1::CommunicationPriority priority) {
   }
 }
 
+// FHIR EventStatus code of a Communication; "" for unspecified.
+const char* CommunicationStatusCode(v1::CommunicationStatus status) {
+  switch (status) {
+    case v1::COMMUNICATION_STATUS_IN_PROGRESS:
+      return "in-progress";
+    case v1::COMMUNICATION_STATUS_COMPLETED:
+      return "completed";
+    case v1::COMMUNICATION_STATUS_ENTERED_IN_ERROR:
+      return "entered-in-error";
+    case v1::COMMUNICATION_STATUS_STOPPED:
+      return "stopped";
+    default:
+      return "";
+  }
+}
+
 const char* TaskStatusCode(v1::TaskStatus status) {
   switch (status) {
     case v1::TASK_STATUS_REQUESTED:
@@ -141,7 +157,10 @@ Json BuildCommunication(const v1::PublishCommunicationRequest& request, const st
     c["identifier"] = Json::array({Json{{"system", settings.parallax_identifier_system}, {"value", request.alert_id()}}});
   }
   std::string sent = FhirInstant(request.sent());
-  c["status"] = sent.empty() ? "in-progress" : "completed";
+  // The caller's status; unspecified keeps the older rule (completed once
+  // sent, in-progress before).
+  const std::string status = CommunicationStatusCode(request.status());
+  c["status"] = !status.empty() ? status : sent.empty() ? "in-progress" : "completed";
   // An alert is a positive finding or anything above routine priority;
   // otherwise it is a notification.
   bool alert = f.positive() || request.priority() == v1::COMMUNICATION_PRIORITY_URGENT ||

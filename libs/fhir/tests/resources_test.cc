@@ -344,6 +344,34 @@ TEST_CASE("each alert priority becomes the Communication priority with group rec
   CHECK(comm["payload"][0]["contentString"] == "No effusion.");
 }
 
+TEST_CASE("the alert's Communication status is the one the caller gives, else completed once sent",
+          "[fhir][communication]") {
+  const std::vector<std::pair<v1::CommunicationStatus, std::string>> statuses = {
+      {v1::COMMUNICATION_STATUS_IN_PROGRESS, "in-progress"},
+      {v1::COMMUNICATION_STATUS_COMPLETED, "completed"},
+      {v1::COMMUNICATION_STATUS_ENTERED_IN_ERROR, "entered-in-error"},
+      {v1::COMMUNICATION_STATUS_STOPPED, "stopped"}};
+  for (const auto& [status, code] : statuses) {
+    for (bool sent : {true, false}) {
+      v1::PublishCommunicationRequest c;
+      c.set_alert_id("alert-79");
+      *c.mutable_finding() = testing::RightPneumothorax();
+      if (sent) *c.mutable_sent() = At(1796386600);
+      c.set_status(status);
+      Json comm = BuildCommunication(c, "comm-3", "", Settings{});
+      INFO(code << (sent ? " sent" : " not sent"));
+      CHECK(comm["status"] == code);
+      CHECK(comm.contains("sent") == sent);
+    }
+  }
+  v1::PublishCommunicationRequest unspecified;
+  unspecified.set_alert_id("alert-80");
+  *unspecified.mutable_finding() = testing::RightPneumothorax();
+  CHECK(BuildCommunication(unspecified, "comm-4", "", Settings{})["status"] == "in-progress");
+  *unspecified.mutable_sent() = At(1796386600);
+  CHECK(BuildCommunication(unspecified, "comm-4", "", Settings{})["status"] == "completed");
+}
+
 TEST_CASE("each escalation case status becomes the Task status with owner, due time and decision", "[fhir][task]") {
   const std::vector<std::pair<v1::TaskStatus, std::string>> statuses = {
       {v1::TASK_STATUS_REQUESTED, "requested"},  {v1::TASK_STATUS_ACCEPTED, "accepted"},

@@ -72,6 +72,26 @@ Named EveryResource() {
                                         priority == v1::COMMUNICATION_PRIORITY_ASAP ? "" : "report-abc", settings));
   }
 
+  // Each alert state's Communication status (alert routing: open or
+  // acknowledged in-progress, resolved completed, withdrawn
+  // entered-in-error; stopped offered).
+  for (auto status : {v1::COMMUNICATION_STATUS_IN_PROGRESS, v1::COMMUNICATION_STATUS_COMPLETED,
+                      v1::COMMUNICATION_STATUS_ENTERED_IN_ERROR, v1::COMMUNICATION_STATUS_STOPPED}) {
+    v1::PublishCommunicationRequest c;
+    c.set_alert_id("alert-status-" + std::to_string(status));
+    c.mutable_study()->set_study_instance_uid("1.2.826.0.1.3680043.8.498.10001");
+    *c.mutable_manifest() = testing::ChestRadiographManifest();
+    *c.mutable_finding() = testing::RightPneumothorax();
+    c.set_priority(v1::COMMUNICATION_PRIORITY_STAT);
+    c.set_recipient_group("thoracic-radiology");
+    c.set_payload_text("Resolved (finding accepted): Critical: pneumothorax, right");
+    c.set_diagnostic_report_id("rpt-cxr-10001-1");
+    *c.mutable_sent() = At(1796386600);
+    c.set_status(status);
+    out.emplace_back("communication-" + v1::CommunicationStatus_Name(status),
+                     BuildCommunication(c, LogicalId("alert", c.alert_id()), "report-abc", settings));
+  }
+
   for (auto status : {v1::TASK_STATUS_UNSPECIFIED, v1::TASK_STATUS_REQUESTED, v1::TASK_STATUS_ACCEPTED,
                       v1::TASK_STATUS_IN_PROGRESS, v1::TASK_STATUS_COMPLETED, v1::TASK_STATUS_CANCELLED}) {
     v1::PublishTaskRequest t;

@@ -95,7 +95,28 @@ bool Unacknowledged(const StoredAlert& a) {
   return a.alert.state() == v1::ALERT_STATE_OPEN || a.alert.state() == v1::ALERT_STATE_ESCALATED;
 }
 
+std::string ResolutionWords(v1::ResolutionOutcome o) {
+  switch (o) {
+    case v1::RESOLUTION_OUTCOME_ACCEPTED: return "finding accepted";
+    case v1::RESOLUTION_OUTCOME_REJECTED: return "finding rejected";
+    case v1::RESOLUTION_OUTCOME_MODIFIED: return "finding modified";
+    case v1::RESOLUTION_OUTCOME_ESCALATED: return "finding rejected, sent for senior review";
+    case v1::RESOLUTION_OUTCOME_CONFIRMED_BY_SENIOR: return "finding confirmed by a senior";
+    case v1::RESOLUTION_OUTCOME_REJECTED_BY_SENIOR: return "finding rejected by a senior";
+    case v1::RESOLUTION_OUTCOME_MODIFIED_BY_SENIOR: return "finding modified by a senior";
+    default: return "finding reviewed";
+  }
+}
+
 }  // namespace
+
+fhir::v1::CommunicationStatus CommunicationStatusFor(v1::AlertState state) {
+  switch (state) {
+    case v1::ALERT_STATE_RESOLVED: return fhir::v1::COMMUNICATION_STATUS_COMPLETED;
+    case v1::ALERT_STATE_WITHDRAWN: return fhir::v1::COMMUNICATION_STATUS_ENTERED_IN_ERROR;
+    default: return fhir::v1::COMMUNICATION_STATUS_IN_PROGRESS;
+  }
+}
 
 std::string AlertText(const StoredAlert& a, const common::v1::StudyManifest* manifest, const std::string& prefix) {
   const common::v1::Finding& f = a.alert.finding();
@@ -320,7 +341,48 @@ int AlertDispatcher::DeliverDue() {
 }
 
 absl::Status AlertDispatcher::Deliver(OutboxItem& item) {
-  return item.kind == OutboxKind::kRoute ? DeliverRoute(item) : DeliverNotify(item);
+  switch (item.kind) {
+    case OutboxKind::kRoute: return DeliverRoute(item);
+    case OutboxKind::kCommunicationUpdate: return DeliverCommunicationUpdate(item);
+    default: return DeliverNotify(item);
+  }
+}
+
+absl::Status AlertDispatcher::DeliverCommunicationUpdate(OutboxItem& item) {
+  Json payload = Json::parse(item.payload, nullptr, false);
+  if (payload.is_discarded() || !payload.contains("alert_id")) {
+    log::Error("alert outbox item does not parse; dropped", {{"item", static_cast<long long>(item.id)}});
+    return absl::OkStatus();
+  }
+  auto found = store_->GetAlert(payload.value("alert_id", ""));
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) return absl::OkStatus();
+  const StoredAlert& a = **found;
+  // Never published (e.g. withdrawn before its first delivery): the EHR has
+  // nothing to update.
+  if (a.alert.fhir_communication_id().empty()) return absl::OkStatus();
+  if (item.done.count("comm") > 0) return absl::OkStatus();
+  auto request = store_->RoutedRequest(a.alert.study().study_instance_uid(), a.alert.study().generation());
+  if (!request.ok()) return request.status();
+  const common::v1::StudyManifest* manifest =
+      request->has_value() && (*request)->has_manifest() ? &(*request)->manifest() : nullptr;
+  std::string prefix;
+  if (a.alert.state() == v1::ALERT_STATE_RESOLVED) {
+    prefix = absl::StrCat("Resolved (", ResolutionWords(a.alert.resolution()), ")");
+  } else if (a.alert.state() == v1::ALERT_STATE_WITHDRAWN) {
+    prefix = "Withdrawn (a newer analysis does not support it)";
+  }
+  std::optional<TimePoint> sent;
+  if (a.alert.has_last_notified_at()) {
+    sent = FromMicros(static_cast<int64_t>(a.alert.last_notified_at().seconds()) * 1000000 +
+                      a.alert.last_notified_at().nanos() / 1000);
+  }
+  if (absl::Status s = Communicate(a, a.CurrentGroup(), prefix, item, manifest, /*notification=*/false, sent);
+      !s.ok()) {
+    return s;
+  }
+  item.done.insert("comm");
+  return store_->SaveProgress(item, options_.lease);
 }
 
 absl::Status AlertDispatcher::DeliverRoute(OutboxItem& item) {
@@ -437,7 +499,8 @@ absl::Status AlertDispatcher::DeliverNotify(OutboxItem& item) {
 }
 
 absl::Status AlertDispatcher::Communicate(const StoredAlert& a, const std::string& group, const std::string& prefix,
-                                          const OutboxItem& item, const common::v1::StudyManifest* manifest) {
+                                          const OutboxItem& item, const common::v1::StudyManifest* manifest,
+                                          bool notification, std::optional<TimePoint> sent) {
   fhir::v1::PublishCommunicationRequest request;
   request.set_alert_id(a.alert.alert_id());
   *request.mutable_study() = a.alert.study();
@@ -447,7 +510,8 @@ absl::Status AlertDispatcher::Communicate(const StoredAlert& a, const std::strin
   request.set_recipient_group(group);
   request.set_payload_text(AlertText(a, manifest, prefix));
   request.set_diagnostic_report_id(a.report_id);
-  *request.mutable_sent() = Stamp(item.created_at);
+  *request.mutable_sent() = Stamp(sent.value_or(item.created_at));
+  request.set_status(CommunicationStatusFor(a.alert.state()));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + options_.timeout);
   decorate_(&ctx);
@@ -458,7 +522,7 @@ absl::Status AlertDispatcher::Communicate(const StoredAlert& a, const std::strin
     return absl::Status(status::FromGrpc(g).code(), absl::StrCat("FhirFacade.PublishCommunication: ", g.error_message()));
   }
   const TimePoint now = std::chrono::system_clock::now();
-  if (metrics_ != nullptr && item.kind == OutboxKind::kRoute) {
+  if (metrics_ != nullptr && notification && item.kind == OutboxKind::kRoute) {
     metrics_->Dispatched(std::chrono::duration<double>(now - item.created_at).count());
   }
   const std::string comm_id = response.communication().resource_id();
@@ -468,6 +532,7 @@ absl::Status AlertDispatcher::Communicate(const StoredAlert& a, const std::strin
     if (!locked->has_value()) return absl::OkStatus();
     StoredAlert s = **locked;
     if (!comm_id.empty()) s.alert.set_fhir_communication_id(comm_id);
+    if (!notification) return store_->SaveAlert(txn, s, false);
     s.alert.set_notification_count(s.alert.notification_count() + 1);
     *s.alert.mutable_last_notified_at() = Stamp(now);
     if (absl::Status st = store_->SaveAlert(txn, s, false); !st.ok()) return st;

@@ -11,6 +11,11 @@
 //     Communication again (new recipient group for an escalation, `sent` =
 //     when the timer fired) and the webhooks of the groups concerned;
 //     dropped when the alert was acknowledged or withdrawn meanwhile.
+//   a Communication update (the alert resolved or withdrawn): the alert's
+//     Communication again with the status its state now has and `sent`
+//     kept at its last notification; skipped when the alert never had a
+//     Communication (the EHR never saw it). No page, no notification count.
+// Every Communication carries its status (CommunicationStatusFor).
 // Each step is idempotent and recorded as done on the item, so a failed item
 // is retried from the failed step with exponential backoff and jitter; a
 // study's later items wait behind its failing one. The facade, Escalation
@@ -61,6 +66,13 @@ namespace parallax::alerting {
 // examination (body part and modality of the finding's series) when known.
 std::string AlertText(const StoredAlert& alert, const common::v1::StudyManifest* manifest,
                       const std::string& prefix = "");
+
+// The FHIR Communication.status of an alert in `state`: OPEN, ESCALATED and
+// ACKNOWLEDGED in-progress (acknowledged is a receipt; the alert's loop stays
+// open until its finding is reviewed), RESOLVED completed, WITHDRAWN
+// entered-in-error (a newer analysis no longer supports what it said, so its
+// content must not be acted on; "stopped" would leave the content standing).
+fhir::v1::CommunicationStatus CommunicationStatusFor(v1::AlertState state);
 
 // Posts `json_body` to `url`. OK for a 2xx answer; UNAVAILABLE (retried) for
 // another status or a network failure; INVALID_ARGUMENT for a URL the client
@@ -120,10 +132,13 @@ class AlertDispatcher {
   absl::Status Deliver(OutboxItem& item);
   absl::Status DeliverRoute(OutboxItem& item);
   absl::Status DeliverNotify(OutboxItem& item);
-  // PublishCommunication for the alert, then the alert's Communication id,
-  // notification count and a NOTIFIED event.
+  absl::Status DeliverCommunicationUpdate(OutboxItem& item);
+  // PublishCommunication for the alert (status from its state), then the
+  // alert's Communication id and, when `notification`, its notification
+  // count and a NOTIFIED event. `sent` is the Communication's sent time.
   absl::Status Communicate(const StoredAlert& alert, const std::string& group, const std::string& prefix,
-                           const OutboxItem& item, const common::v1::StudyManifest* manifest);
+                           const OutboxItem& item, const common::v1::StudyManifest* manifest,
+                           bool notification = true, std::optional<TimePoint> sent = std::nullopt);
   absl::Status Page(const StoredAlert& alert, const std::string& group, const std::string& event,
                     OutboxItem& item, const common::v1::StudyManifest* manifest);
   void Listen();

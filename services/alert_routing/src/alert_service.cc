@@ -141,6 +141,13 @@ void ApplyDecision(StoredAlert& a, const AlertDecision& d, const common::v1::Fin
   a.timers.escalation = d.escalation;
 }
 
+std::string ResolutionName(v1::ResolutionOutcome o) {
+  std::string name = v1::ResolutionOutcome_Name(o);
+  const std::string prefix = "RESOLUTION_OUTCOME_";
+  if (name.rfind(prefix, 0) == 0) name = name.substr(prefix.size());
+  return Lower(name);
+}
+
 absl::StatusOr<int64_t> Offset(const std::string& token) {
   if (token.empty()) return 0;
   int64_t offset = 0;
@@ -207,12 +214,14 @@ absl::StatusOr<v1::RouteResponse> AlertService::RouteAnalysis(const auth::Princi
   };
   v1::RouteResponse response;
   std::vector<Change> changes;
+  std::vector<std::string> withdrawn;  // alert ids whose Communication must say so
   bool enqueued = false;
   int audited = 0;
   const TimePoint now = clock_();
   absl::Status s = store_->db()->InTransaction([&](store::Transaction& txn) -> absl::Status {
     response.Clear();
     changes.clear();
+    withdrawn.clear();
     enqueued = false;
     audited = 0;
     if (absl::Status st = store_->LockStudy(txn, study_uid); !st.ok()) return st;
@@ -278,6 +287,7 @@ absl::StatusOr<v1::RouteResponse> AlertService::RouteAnalysis(const auth::Princi
           *c->mutable_alert() = a.alert;
           c->set_change(v1::CHANGE_KIND_WITHDRAWN);
           changes.push_back({"withdrawn", a.label, PriorityName(a.alert.priority())});
+          withdrawn.push_back(alert_id);
         }
         continue;
       }
@@ -357,12 +367,22 @@ absl::StatusOr<v1::RouteResponse> AlertService::RouteAnalysis(const auth::Princi
       *c->mutable_alert() = a.alert;
       c->set_change(v1::CHANGE_KIND_WITHDRAWN);
       changes.push_back({"withdrawn", a.label, PriorityName(a.alert.priority())});
+      withdrawn.push_back(alert_id);
     }
     if (absl::Status st = store_->InsertRouted(txn, request, positives, response); !st.ok()) return st;
     if (absl::Status st = store_->Enqueue(txn, OutboxKind::kRoute, study_uid, generation,
                                           Json{{"alerts", notify}}.dump());
         !st.ok()) {
       return st;
+    }
+    // After the route item, so the study's order holds: the EHR learns the
+    // withdrawal (entered-in-error) once the earlier Communication is out.
+    for (const std::string& id : withdrawn) {
+      if (absl::Status st = store_->Enqueue(txn, OutboxKind::kCommunicationUpdate, study_uid, generation,
+                                            Json{{"alert_id", id}}.dump());
+          !st.ok()) {
+        return st;
+      }
     }
     enqueued = true;
     return absl::OkStatus();
@@ -467,6 +487,144 @@ absl::StatusOr<v1::AcknowledgeAlertResponse> AlertService::Acknowledge(const aut
     if (metrics_ != nullptr) metrics_->Acknowledged(PriorityName(response.alert().priority()), seconds_to_ack);
     log::Info("alert acknowledged", {{"alert", response.alert().alert_id()}, {"user", who.user_id}});
   }
+  return response;
+}
+
+absl::StatusOr<v1::ResolveAlertsResponse> AlertService::Resolve(const auth::Principal& who,
+                                                                const v1::ResolveAlertsRequest& request) {
+  const std::string& study_uid = request.study_instance_uid();
+  if (!who.HasRole(escalation::v1::ROLE_INTEGRATION)) {
+    audit::v1::Subject subject;
+    subject.set_study_instance_uid(study_uid);
+    if (request.alert_ids_size() == 1) subject.set_alert_id(request.alert_ids(0));
+    return Refuse(who, "resolve_alerts", subject,
+                  absl::PermissionDeniedError(absl::StrCat("ResolveAlerts is for services; caller ", who.user_id,
+                                                           " has no integration role")));
+  }
+  if (request.finding_ids().empty() && request.alert_ids().empty()) {
+    return absl::InvalidArgumentError("ResolveAlerts needs finding ids (with the study UID) or alert ids");
+  }
+  if (!request.finding_ids().empty() && study_uid.empty()) {
+    return absl::InvalidArgumentError("ResolveAlerts: finding ids need the study UID");
+  }
+  if (request.outcome() == v1::RESOLUTION_OUTCOME_UNSPECIFIED) {
+    return absl::InvalidArgumentError("ResolveAlerts needs the review's outcome");
+  }
+  const std::string outcome = ResolutionName(request.outcome());
+  v1::ResolveAlertsResponse response;
+  std::vector<std::string> resolved_labels;
+  const TimePoint now = clock_();
+  absl::Status s = store_->db()->InTransaction([&](store::Transaction& txn) -> absl::Status {
+    response.Clear();
+    resolved_labels.clear();
+    if (!study_uid.empty()) {
+      if (absl::Status st = store_->LockStudy(txn, study_uid); !st.ok()) return st;
+    }
+    // The selected alerts, each once, in request order.
+    std::vector<StoredAlert> selected;
+    std::set<std::string> ids;
+    if (!request.finding_ids().empty()) {
+      auto of_study = store_->AlertsOfStudyForUpdate(txn, study_uid);
+      if (!of_study.ok()) return of_study.status();
+      for (const std::string& finding_id : request.finding_ids()) {
+        auto it = std::find_if(of_study->begin(), of_study->end(), [&](const StoredAlert& a) {
+          return a.alert.finding().finding_id() == finding_id;
+        });
+        if (it == of_study->end()) {
+          response.add_unmatched_finding_ids(finding_id);
+        } else if (ids.insert(it->alert.alert_id()).second) {
+          selected.push_back(*it);
+        }
+      }
+    }
+    for (const std::string& alert_id : request.alert_ids()) {
+      if (ids.count(alert_id) > 0) continue;
+      auto found = store_->AlertForUpdate(txn, alert_id);
+      if (!found.ok()) return found.status();
+      if (!found->has_value() ||
+          (!study_uid.empty() && (*found)->alert.study().study_instance_uid() != study_uid)) {
+        response.add_unmatched_alert_ids(alert_id);
+        continue;
+      }
+      ids.insert(alert_id);
+      selected.push_back(**found);
+    }
+    for (StoredAlert& a : selected) {
+      const std::string& alert_id = a.alert.alert_id();
+      if (a.alert.state() == v1::ALERT_STATE_RESOLVED) {
+        response.add_already_resolved_alert_ids(alert_id);
+        *response.add_alerts() = a.alert;
+        continue;
+      }
+      if (a.alert.state() == v1::ALERT_STATE_WITHDRAWN) {  // nothing left to resolve
+        *response.add_alerts() = a.alert;
+        continue;
+      }
+      const v1::AlertState before = a.alert.state();
+      a.alert.set_state(v1::ALERT_STATE_RESOLVED);
+      a.alert.set_resolved_by(request.reviewer_user_id());
+      *a.alert.mutable_resolved_at() = Stamp(now);
+      a.alert.set_resolution(request.outcome());
+      *a.alert.mutable_updated_at() = Stamp(now);
+      a.alert.clear_next_escalation_at();
+      a.next_action_at.reset();
+      if (absl::Status st = store_->SaveAlert(txn, a, false); !st.ok()) return st;
+      const std::string by = request.reviewer_user_id().empty() ? who.user_id : request.reviewer_user_id();
+      if (absl::Status st = store_->AddEvent(
+              txn, alert_id,
+              Event(v1::ALERT_EVENT_KIND_RESOLVED, now, a.CurrentGroup(), request.reviewer_user_id(),
+                    absl::StrCat("finding reviewed (", outcome, ") by ", by,
+                                 request.review_id().empty() ? "" : absl::StrCat(", review ", request.review_id()),
+                                 "; was ", Lower(v1::AlertState_Name(before).substr(12)))));
+          !st.ok()) {
+        return st;
+      }
+      audit::v1::AuditEvent e = UserEvent(audit::v1::EVENT_TYPE_ALERT_SENT, who, now);
+      e.set_event_id(audit_client::EventIdFor(absl::StrCat("alert-routing/ALERT_RESOLVED/", alert_id, "/",
+                                                           a.alert.study().generation())));
+      *e.mutable_subject() = AlertSubject(a);
+      if (!request.review_id().empty()) e.mutable_subject()->set_review_id(request.review_id());
+      Attr(&e, "change", "resolved");
+      Attr(&e, "resolution", outcome);
+      Attr(&e, "resolved_by", request.reviewer_user_id());
+      Attr(&e, "target_group", a.CurrentGroup());
+      Attr(&e, "priority", PriorityName(a.alert.priority()));
+      Attr(&e, "critical", a.critical ? "true" : "false");
+      if (auto st = audit_->Enqueue(txn, e); !st.ok()) return st.status();
+      if (absl::Status st = store_->Enqueue(txn, OutboxKind::kCommunicationUpdate,
+                                            a.alert.study().study_instance_uid(), a.alert.study().generation(),
+                                            Json{{"alert_id", alert_id}}.dump());
+          !st.ok()) {
+        return st;
+      }
+      response.add_resolved_alert_ids(alert_id);
+      *response.add_alerts() = a.alert;
+      resolved_labels.push_back(a.label);
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    log::Warning("resolve failed", {{"study", study_uid}, {"error", std::string(s.message())}});
+    return Retryable(s);
+  }
+  if (response.resolved_alert_ids_size() > 0) {
+    on_outbox_();
+    audit_->Poke();
+    if (metrics_ != nullptr) {
+      for (int i = 0; i < response.resolved_alert_ids_size(); ++i) {
+        for (const v1::Alert& a : response.alerts()) {
+          if (a.alert_id() == response.resolved_alert_ids(i)) {
+            metrics_->AlertChanged("resolved", resolved_labels[i], PriorityName(a.priority()));
+          }
+        }
+      }
+    }
+  }
+  log::Info("alerts resolved", {{"study", study_uid},
+                                {"resolved", response.resolved_alert_ids_size()},
+                                {"already_resolved", response.already_resolved_alert_ids_size()},
+                                {"unmatched", response.unmatched_finding_ids_size() + response.unmatched_alert_ids_size()},
+                                {"outcome", outcome}});
   return response;
 }
 
@@ -591,6 +749,16 @@ grpc::Status AlertService::AcknowledgeAlert(grpc::ServerContext* ctx, const v1::
   auto who = authenticate_(ctx);
   if (!who.ok()) return status::ToGrpc(who.status());
   auto result = Acknowledge(*who, *request);
+  if (!result.ok()) return status::ToGrpc(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status AlertService::ResolveAlerts(grpc::ServerContext* ctx, const v1::ResolveAlertsRequest* request,
+                                         v1::ResolveAlertsResponse* response) {
+  auto who = authenticate_(ctx);
+  if (!who.ok()) return status::ToGrpc(who.status());
+  auto result = Resolve(*who, *request);
   if (!result.ok()) return status::ToGrpc(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;

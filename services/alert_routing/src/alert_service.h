@@ -8,7 +8,8 @@
 // for the dispatcher (alert_dispatcher.h), which the `on_outbox` callback
 // wakes at once after the commit.
 //
-// Callers: Route needs a service (role integration); AcknowledgeAlert a user
+// Callers: Route and ResolveAlerts need a service (role integration);
+// AcknowledgeAlert a user
 // in one of the alert's groups so far (target groups plus those it escalated
 // to, from the token's groups claim) or a senior radiologist or department
 // head; ListAlerts and GetAlert any authenticated caller. Refusals are
@@ -61,6 +62,22 @@ class AlertService final : public v1::AlertRouting::Service {
   absl::StatusOr<v1::AcknowledgeAlertResponse> Acknowledge(const auth::Principal& who,
                                                            const v1::AcknowledgeAlertRequest& request);
 
+  // ResolveAlerts for a given caller: marks the selected alerts (study UID +
+  // finding ids, and/or alert ids) RESOLVED with the review's outcome and
+  // reviewer, stops their timers, records a RESOLVED history event and an
+  // ALERT_SENT audit event (attribute change = "resolved"; the audit log has
+  // no resolution type and ALERT_ACKNOWLEDGED would count as an
+  // acknowledgement), and enqueues the Communication update (completed), in
+  // one transaction. Returns every matched alert, which were resolved now,
+  // which were resolved before (unchanged), and the ids nothing matched
+  // (not errors). A withdrawn alert is matched and left withdrawn.
+  // PERMISSION_DENIED when the caller is not a service (audited);
+  // INVALID_ARGUMENT when nothing is selected, finding ids come without a
+  // study UID, or the outcome is unspecified; UNAVAILABLE when the store is
+  // down.
+  absl::StatusOr<v1::ResolveAlertsResponse> Resolve(const auth::Principal& who,
+                                                    const v1::ResolveAlertsRequest& request);
+
   // Alerts matching the filters, newest first. INVALID_ARGUMENT for a bad
   // page token or a page size outside 0..500; UNAVAILABLE.
   absl::StatusOr<v1::ListAlertsResponse> List(const v1::ListAlertsRequest& request);
@@ -79,6 +96,8 @@ class AlertService final : public v1::AlertRouting::Service {
                      v1::RouteResponse* response) override;
   grpc::Status AcknowledgeAlert(grpc::ServerContext* ctx, const v1::AcknowledgeAlertRequest* request,
                                 v1::AcknowledgeAlertResponse* response) override;
+  grpc::Status ResolveAlerts(grpc::ServerContext* ctx, const v1::ResolveAlertsRequest* request,
+                            v1::ResolveAlertsResponse* response) override;
   grpc::Status ListAlerts(grpc::ServerContext* ctx, const v1::ListAlertsRequest* request,
                           v1::ListAlertsResponse* response) override;
   grpc::Status GetAlert(grpc::ServerContext* ctx, const v1::GetAlertRequest* request,

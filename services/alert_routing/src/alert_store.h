@@ -9,9 +9,10 @@
 //                 counts, when the next timer action is due, and the Alert
 //                 proto serialized
 //   alert_events  each alert's history (created, notified, re-notified,
-//                 escalated, acknowledged, updated, withdrawn)
+//                 escalated, acknowledged, updated, resolved, withdrawn)
 //   outbox        deliveries for the dispatcher (alert_dispatcher.h): one
-//                 per routed analysis and one per timer notification, with
+//                 per routed analysis, one per timer notification and one
+//                 per Communication status update (resolved, withdrawn), with
 //                 their progress so a retry resumes where it failed, and
 //                 the delivery lease (owner, until) of the worker that
 //                 claimed it
@@ -59,7 +60,9 @@ struct StoredAlert {
 };
 
 // Work for the dispatcher.
-enum class OutboxKind { kRoute = 1, kNotify = 2 };
+// kCommunicationUpdate: the alert's Communication again with the status its
+// state now has (resolved or withdrawn); payload {"alert_id": ...}.
+enum class OutboxKind { kRoute = 1, kNotify = 2, kCommunicationUpdate = 3 };
 struct OutboxItem {
   int64_t id = 0;
   OutboxKind kind = OutboxKind::kRoute;

@@ -374,3 +374,61 @@ TEST_CASE("an unacknowledged alert is re-sent after its ack timeout and escalate
 
 }  // namespace
 }  // namespace parallax::alerting
+
+namespace parallax::alerting {
+namespace {
+
+// The Communications the facade received for one alert, in order.
+std::vector<fhir::v1::PublishCommunicationRequest> CommunicationsOf(CallLog& log, const std::string& alert_id) {
+  std::lock_guard<std::mutex> lock(log.mu);
+  std::vector<fhir::v1::PublishCommunicationRequest> out;
+  for (const auto& c : log.communications) {
+    if (c.alert_id() == alert_id) out.push_back(c);
+  }
+  return out;
+}
+
+TEST_CASE("a resolved alert's Communication goes out again as completed, a withdrawn one as entered-in-error",
+          "[alert_dispatcher][resolve][db]") {
+  DispatchFixture d;
+  auto routed = d.fx->service->RouteAnalysis(Service(), HeadCt("1.2.840.80", 1, 45.8));
+  REQUIRE(routed.ok());
+  const std::string alert_id = routed->changes(0).alert().alert_id();
+  REQUIRE(Eventually([&] { return d.fx->service->Get(alert_id)->alert().notification_count() == 1; }));
+  auto first = CommunicationsOf(d.log, alert_id);
+  REQUIRE(first.size() == 1);
+  CHECK(first[0].status() == fhir::v1::COMMUNICATION_STATUS_IN_PROGRESS);
+
+  v1::ResolveAlertsRequest resolve;
+  resolve.set_study_instance_uid("1.2.840.80");
+  resolve.add_finding_ids("f-ich-1");
+  resolve.set_outcome(v1::RESOLUTION_OUTCOME_ACCEPTED);
+  resolve.set_reviewer_user_id("dr.neuro");
+  REQUIRE(d.fx->service->Resolve(Service("escalation"), resolve).ok());
+  REQUIRE(Eventually([&] { return CommunicationsOf(d.log, alert_id).size() == 2; }));
+  const auto updated = CommunicationsOf(d.log, alert_id)[1];
+  CHECK(updated.status() == fhir::v1::COMMUNICATION_STATUS_COMPLETED);
+  CHECK(updated.payload_text().rfind("Resolved (finding accepted): Critical: intracranial haemorrhage", 0) == 0);
+  CHECK(updated.sent().seconds() == first[0].sent().seconds());  // still sent when it was sent
+  CHECK(updated.diagnostic_report_id() == first[0].diagnostic_report_id());
+  REQUIRE(Eventually([&] { return d.fx->store->PendingCount().value_or(-1) == 0; }));
+  // An update, not a notification: no page, no count.
+  CHECK(d.fx->service->Get(alert_id)->alert().notification_count() == 1);
+  CHECK(d.hooks.Count() == 1);  // the first page only
+
+  // A newer analysis without the haemorrhage withdraws the alert of another
+  // study: its Communication follows as entered-in-error.
+  auto other = d.fx->service->RouteAnalysis(Service(), HeadCt("1.2.840.81", 1, 45.8));
+  REQUIRE(other.ok());
+  const std::string other_id = other->changes(0).alert().alert_id();
+  REQUIRE(Eventually([&] { return CommunicationsOf(d.log, other_id).size() == 1; }));
+  v1::RouteRequest newer = Analysis("1.2.840.81", 2, {Finding("f-ich-2", "Intracranial haemorrhage", 0.05, 0.5)});
+  REQUIRE(d.fx->service->RouteAnalysis(Service(), newer).ok());
+  REQUIRE(Eventually([&] { return CommunicationsOf(d.log, other_id).size() == 2; }));
+  const auto withdrawn = CommunicationsOf(d.log, other_id)[1];
+  CHECK(withdrawn.status() == fhir::v1::COMMUNICATION_STATUS_ENTERED_IN_ERROR);
+  CHECK(withdrawn.payload_text().rfind("Withdrawn", 0) == 0);
+}
+
+}  // namespace
+}  // namespace parallax::alerting

@@ -5,6 +5,7 @@
 #include <absl/strings/str_cat.h>
 #include <google/protobuf/util/time_util.h>
 
+#include "parallax/alerting/v1/alert_routing.pb.h"
 #include "parallax/auth/roles.h"
 #include "parallax/crypto/sha256.h"
 #include "parallax/fhir/v1/fhir_facade.pb.h"
@@ -75,6 +76,40 @@ absl::Status Retryable(const absl::Status& s) {
     return absl::UnavailableError(absl::StrCat("escalation store: ", s.message()));
   }
   return s;
+}
+
+alerting::v1::ResolutionOutcome ResolutionOf(v1::FindingOutcome o) {
+  switch (o) {
+    case v1::FINDING_OUTCOME_ACCEPTED: return alerting::v1::RESOLUTION_OUTCOME_ACCEPTED;
+    case v1::FINDING_OUTCOME_REJECTED: return alerting::v1::RESOLUTION_OUTCOME_REJECTED;
+    case v1::FINDING_OUTCOME_MODIFIED: return alerting::v1::RESOLUTION_OUTCOME_MODIFIED;
+    case v1::FINDING_OUTCOME_ESCALATED: return alerting::v1::RESOLUTION_OUTCOME_ESCALATED;
+    case v1::FINDING_OUTCOME_CONFIRMED_BY_SENIOR: return alerting::v1::RESOLUTION_OUTCOME_CONFIRMED_BY_SENIOR;
+    case v1::FINDING_OUTCOME_REJECTED_BY_SENIOR: return alerting::v1::RESOLUTION_OUTCOME_REJECTED_BY_SENIOR;
+    case v1::FINDING_OUTCOME_MODIFIED_BY_SENIOR: return alerting::v1::RESOLUTION_OUTCOME_MODIFIED_BY_SENIOR;
+    default: return alerting::v1::RESOLUTION_OUTCOME_UNSPECIFIED;
+  }
+}
+
+// Enqueues AlertRouting.ResolveAlerts for a reviewed finding that alerted
+// (nothing for one without an alert). `reviewer` is the user who settled it,
+// `review_id` the review (or case) that did.
+absl::Status EnqueueResolve(EscalationStore* store, store::Transaction& txn, const StoredFinding& f,
+                            const std::string& reviewer, const std::string& review_id, bool* enqueued) {
+  if (f.alert_id.empty()) return absl::OkStatus();
+  alerting::v1::ResolveAlertsRequest resolve;
+  resolve.set_study_instance_uid(f.study_uid);
+  resolve.add_finding_ids(f.finding_id);
+  resolve.add_alert_ids(f.alert_id);
+  resolve.set_outcome(ResolutionOf(f.outcome));
+  resolve.set_reviewer_user_id(reviewer);
+  resolve.set_review_id(review_id);
+  if (absl::Status s = store->Enqueue(txn, OutboxKind::kResolveAlerts, f.study_uid, 0, resolve.SerializeAsString());
+      !s.ok()) {
+    return s;
+  }
+  *enqueued = true;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -419,6 +454,12 @@ absl::StatusOr<v1::ReviewFindingResponse> EscalationService::Review(const TokenI
       enqueued = true;
     }
     if (absl::Status st = store_->SaveFinding(txn, f); !st.ok()) return st;
+    // The review settles the alert, an escalated rejection included: a
+    // radiologist acted on it, and the senior's second read goes on as the
+    // case's Task.
+    if (absl::Status st = EnqueueResolve(store_, txn, f, caller->user_id, review->review_id(), &enqueued); !st.ok()) {
+      return st;
+    }
     auto triggered = SettleReport(txn, f.study_uid);
     if (!triggered.ok()) return triggered.status();
     response.set_report_triggered(*triggered);

@@ -8,7 +8,8 @@
 //                    outcome; superseded when a newer generation arrives
 //   reviews          accept / reject / modify, idempotent per request_id
 //   cases            escalation cases; at most one open per finding
-//   outbox           what must still reach the FHIR facade and the PACS
+//   outbox           what must still reach the FHIR facade, the PACS and
+//                    alert routing (ResolveAlerts of reviewed findings)
 // Protos are stored serialized next to the columns that are queried. The
 // service composes these calls inside its own transactions. Thread-safe.
 #include <chrono>
@@ -52,13 +53,13 @@ struct StoredReport {
 };
 
 // Work for the report publisher.
-enum class OutboxKind { kFhirReport = 1, kDicomSr = 2, kFhirTask = 3 };
+enum class OutboxKind { kFhirReport = 1, kDicomSr = 2, kFhirTask = 3, kResolveAlerts = 4 };
 struct OutboxItem {
   int64_t id = 0;
   OutboxKind kind = OutboxKind::kFhirReport;
   std::string study_uid;
   int version = 0;      // report version for reports and SRs
-  std::string payload;  // serialized PublishTaskRequest for tasks
+  std::string payload;  // serialized PublishTaskRequest (tasks) or ResolveAlertsRequest (alerts)
   int attempts = 0;
 };
 

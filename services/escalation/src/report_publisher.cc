@@ -100,11 +100,12 @@ fhir::v1::PublishReportRequest ToPublishReport(const v1::Report& report, const S
 
 ReportPublisher::ReportPublisher(EscalationStore* store, fhir::v1::FhirFacade::StubInterface* facade, SrSender* sr,
                                  AuditTrail* audit, std::function<void(grpc::ClientContext*)> decorate,
-                                 Options options)
+                                 Options options, alerting::v1::AlertRouting::StubInterface* alert_routing)
     : store_(store),
       facade_(facade),
       sr_(sr),
       audit_(audit),
+      alert_routing_(alert_routing),
       decorate_(std::move(decorate)),
       options_(options) {}
 
@@ -171,6 +172,15 @@ absl::Status ReportPublisher::Deliver(const OutboxItem& item) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + options_.timeout);
   decorate_(&ctx);
+  if (item.kind == OutboxKind::kResolveAlerts) {
+    alerting::v1::ResolveAlertsRequest request;
+    if (!request.ParseFromString(item.payload)) return absl::InternalError("stored ResolveAlerts request does not parse");
+    if (alert_routing_ == nullptr) return absl::FailedPreconditionError("no alert routing configured");
+    alerting::v1::ResolveAlertsResponse response;
+    absl::Status s = status::FromGrpc(alert_routing_->ResolveAlerts(&ctx, request, &response));
+    if (!s.ok()) return absl::Status(s.code(), absl::StrCat("AlertRouting.ResolveAlerts: ", s.message()));
+    return absl::OkStatus();
+  }
   if (item.kind == OutboxKind::kFhirTask) {
     fhir::v1::PublishTaskRequest request;
     if (!request.ParseFromString(item.payload)) return absl::InternalError("stored task request does not parse");

@@ -2,7 +2,8 @@
 // Delivers the escalation outbox: each report version to the FHIR facade
 // (PublishReport), each case's Task (PublishTask), and, for final and
 // amended reports, the DICOM SR with its heatmap objects to the PACS
-// (through an SrSender). Items are retried with exponential backoff and
+// (through an SrSender), and each reviewed alerted finding to alert routing
+// (AlertRouting.ResolveAlerts, which is idempotent). Items are retried with exponential backoff and
 // jitter until they go through, so a facade or PACS outage delays and never
 // loses them; an item for a report version that a newer one superseded is
 // dropped. Runs on its own thread; Poke() wakes it after a commit.
@@ -15,6 +16,7 @@
 
 #include "audit_trail.h"
 #include "escalation_store.h"
+#include "parallax/alerting/v1/alert_routing.grpc.pb.h"
 #include "parallax/fhir/v1/fhir_facade.grpc.pb.h"
 
 namespace parallax::escalation {
@@ -42,9 +44,11 @@ class ReportPublisher {
     std::chrono::milliseconds backoff_max{300000};
   };
   // `decorate` adds the service's credentials to each outgoing call. A null
-  // `sr` leaves SR items pending (logged once).
+  // `sr` leaves SR items pending, a null `alert_routing` the ResolveAlerts
+  // items (each retried with backoff and logged).
   ReportPublisher(EscalationStore* store, fhir::v1::FhirFacade::StubInterface* facade, SrSender* sr,
-                  AuditTrail* audit, std::function<void(grpc::ClientContext*)> decorate, Options options);
+                  AuditTrail* audit, std::function<void(grpc::ClientContext*)> decorate, Options options,
+                  alerting::v1::AlertRouting::StubInterface* alert_routing = nullptr);
   ~ReportPublisher();  // Stop()
 
   void Start();
@@ -61,6 +65,7 @@ class ReportPublisher {
   fhir::v1::FhirFacade::StubInterface* facade_;
   SrSender* sr_;
   AuditTrail* audit_;
+  alerting::v1::AlertRouting::StubInterface* alert_routing_;
   std::function<void(grpc::ClientContext*)> decorate_;
   Options options_;
   std::mutex mu_;

@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "parallax/alerting/v1/alert_routing.pb.h"
+#include "parallax/store/bytea.h"
 #include "parallax/store/testing/fresh_database.h"
 
 namespace parallax::escalation {
@@ -270,6 +272,84 @@ TEST_CASE("escalation: only admins manage users, and the last admin cannot be re
   CHECK(fx.service->Upsert(Who("n-neuro", {v1::ROLE_NEURORADIOLOGIST}), request).status().code() ==
         absl::StatusCode::kPermissionDenied);
   CHECK(fx.trail.Count(audit::v1::EVENT_TYPE_USER_CHANGED) == 2);
+}
+
+}  // namespace
+}  // namespace parallax::escalation
+
+namespace parallax::escalation {
+namespace {
+
+// The ResolveAlerts requests waiting in the outbox, oldest first.
+std::vector<alerting::v1::ResolveAlertsRequest> ResolveItems(store::Database* db) {
+  auto rows = db->Exec("SELECT payload FROM escalation.outbox WHERE kind = $1 ORDER BY id",
+                       {static_cast<int>(OutboxKind::kResolveAlerts)});
+  REQUIRE(rows.ok());
+  std::vector<alerting::v1::ResolveAlertsRequest> out;
+  for (const store::Row& row : *rows) {
+    auto bytes = store::FromByteaHex(row.Get(0).value_or(""), "payload");
+    REQUIRE(bytes.ok());
+    alerting::v1::ResolveAlertsRequest r;
+    REQUIRE(r.ParseFromString(*bytes));
+    out.push_back(r);
+  }
+  return out;
+}
+
+TEST_CASE("a review of an alerted finding enqueues the alert's resolution with the review, once per review",
+          "[escalation][db]") {
+  Fixture fx;
+  // f-1 alerted (alert-1); f-2 did not alert.
+  v1::OpenReportRequest analysis = Analysis("1.2.9", 1, "f-1");
+  *analysis.add_findings() = Haemorrhage("f-2", true);
+  analysis.mutable_findings(1)->set_label("Epidural");
+  REQUIRE(fx.service->Open(kService, analysis).ok());
+  CHECK(ResolveItems(fx.db.get()).empty());
+
+  v1::ReviewFindingRequest accept;
+  accept.set_request_id("acc-1");
+  accept.set_actor_user_id("n-neuro");
+  accept.mutable_finding()->set_finding_id("f-1");
+  accept.set_action(v1::REVIEW_ACTION_ACCEPT);
+  const int pokes_before = fx.pokes;
+  auto accepted = fx.service->Review(Who("n-neuro", {v1::ROLE_NEURORADIOLOGIST}), accept);
+  INFO(accepted.status().message());
+  REQUIRE(accepted.ok());
+  auto items = ResolveItems(fx.db.get());
+  REQUIRE(items.size() == 1);
+  CHECK(items[0].study_instance_uid() == "1.2.9");
+  REQUIRE(items[0].finding_ids_size() == 1);
+  CHECK(items[0].finding_ids(0) == "f-1");
+  REQUIRE(items[0].alert_ids_size() == 1);
+  CHECK(items[0].alert_ids(0) == "alert-1");
+  CHECK(items[0].outcome() == alerting::v1::RESOLUTION_OUTCOME_ACCEPTED);
+  CHECK(items[0].reviewer_user_id() == "n-neuro");
+  CHECK(items[0].review_id() == accepted->review().review_id());
+  CHECK(fx.pokes > pokes_before);  // the publisher is woken for it
+
+  // A retry of the same request enqueues nothing more.
+  REQUIRE(fx.service->Review(Who("n-neuro", {v1::ROLE_NEURORADIOLOGIST}), accept).ok());
+  CHECK(ResolveItems(fx.db.get()).size() == 1);
+
+  // A finding without an alert: nothing to resolve.
+  v1::ReviewFindingRequest other = accept;
+  other.set_request_id("acc-2");
+  other.mutable_finding()->set_finding_id("f-2");
+  REQUIRE(fx.service->Review(Who("n-neuro", {v1::ROLE_NEURORADIOLOGIST}), other).ok());
+  CHECK(ResolveItems(fx.db.get()).size() == 1);
+}
+
+TEST_CASE("a rejected critical finding resolves its alert as escalated when the case opens", "[escalation][db]") {
+  Fixture fx;
+  REQUIRE(fx.service->Open(kService, Analysis("1.2.10", 1, "f-1")).ok());
+  auto rejected = fx.service->Review(Who("n-neuro", {v1::ROLE_NEURORADIOLOGIST}), Reject("rej-1", "n-neuro", "f-1"));
+  INFO(rejected.status().message());
+  REQUIRE(rejected.ok());
+  REQUIRE(rejected->has_opened_case());
+  auto items = ResolveItems(fx.db.get());
+  REQUIRE(items.size() == 1);
+  CHECK(items[0].outcome() == alerting::v1::RESOLUTION_OUTCOME_ESCALATED);
+  CHECK(items[0].alert_ids(0) == "alert-1");
 }
 
 }  // namespace

@@ -138,7 +138,7 @@ Json BuildDiagnosticReport(const v1::PublishReportRequest& report, const ReportI
 
 // Communication of an alert: priority, recipient (group), payload text,
 // `about` the preliminary DiagnosticReport when report_resource_id is set.
-//   status completed when `sent` is set, else in-progress; category alert
+//   status: the request's status (in-progress / completed / entered-in-error / stopped); when unspecified completed if `sent` is set, else in-progress; category alert
 //   (positive finding or priority above routine) or notification; priority
 //   routine / urgent / asap / stat (absent when unspecified); recipient:
 //   the routing group as Group by identifier (group system), then users as
