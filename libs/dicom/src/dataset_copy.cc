@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcostrmb.h>
 
 namespace parallax::dicom::internal {
@@ -16,6 +17,20 @@ void CopyIfPresent(DcmItem& from, DcmItem& to, const DcmTagKey& tag) {
 void CopyOrEmpty(DcmItem& from, DcmItem& to, const DcmTagKey& tag) {
   CopyIfPresent(from, to, tag);
   if (!to.tagExists(tag)) to.insertEmptyElement(tag);
+}
+
+absl::Status ParsePart10(std::string_view bytes, DcmFileFormat& file) {
+  if (bytes.size() < 132 || bytes.substr(128, 4) != "DICM") {
+    return absl::InvalidArgumentError("source is not a DICOM Part-10 file (no DICM preamble)");
+  }
+  DcmInputBufferStream stream;
+  stream.setBuffer(bytes.data(), static_cast<offile_off_t>(bytes.size()));
+  stream.setEos();
+  file.transferInit();
+  OFCondition cond = file.read(stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+  file.transferEnd();
+  if (cond.bad()) return absl::InvalidArgumentError(std::string("source is unparseable DICOM: ") + cond.text());
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> EncodePart10(DcmFileFormat& file, E_TransferSyntax xfer, std::string_view what) {

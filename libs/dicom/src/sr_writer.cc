@@ -26,6 +26,7 @@ namespace {
 using internal::CopyIfPresent;
 using internal::CopyOrEmpty;
 using internal::EncodePart10;
+using internal::ParsePart10;
 
 // --- Small helpers (the same conventions as evidence_writer.cc).
 
@@ -282,20 +283,8 @@ absl::StatusOr<MeasurementReport> Write(const MeasurementReportInput& r) {
   if (absl::Status s = ValidateInput(r); !s.ok()) return s;
 
   // --- Parse the source.
-  const std::string_view src = r.source_instance_part10;
-  if (src.size() < 132 || src.substr(128, 4) != "DICM") {
-    return absl::InvalidArgumentError("source is not a DICOM Part-10 file (no DICM preamble)");
-  }
   DcmFileFormat source_file;
-  {
-    DcmInputBufferStream stream;
-    stream.setBuffer(src.data(), static_cast<offile_off_t>(src.size()));
-    stream.setEos();
-    source_file.transferInit();
-    OFCondition cond = source_file.read(stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
-    source_file.transferEnd();
-    if (cond.bad()) return absl::InvalidArgumentError(std::string("source is unparseable DICOM: ") + cond.text());
-  }
+  if (absl::Status parsed = ParsePart10(r.source_instance_part10, source_file); !parsed.ok()) return parsed;
   DcmDataset& s = *source_file.getDataset();
   const std::string study_uid = GetString(s, DCM_StudyInstanceUID);
   const std::string source_series = GetString(s, DCM_SeriesInstanceUID);

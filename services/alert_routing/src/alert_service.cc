@@ -738,50 +738,35 @@ grpc::Status AlertService::Route(grpc::ServerContext* ctx, const v1::RouteReques
                                  v1::RouteResponse* response) {
   auto who = authenticate_(ctx);
   if (!who.ok()) return status::ToGrpc(who.status());
-  auto result = RouteAnalysis(*who, *request);
-  if (!result.ok()) return status::ToGrpc(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
+  return status::Respond(RouteAnalysis(*who, *request), response);
 }
 
 grpc::Status AlertService::AcknowledgeAlert(grpc::ServerContext* ctx, const v1::AcknowledgeAlertRequest* request,
                                             v1::AcknowledgeAlertResponse* response) {
   auto who = authenticate_(ctx);
   if (!who.ok()) return status::ToGrpc(who.status());
-  auto result = Acknowledge(*who, *request);
-  if (!result.ok()) return status::ToGrpc(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
+  return status::Respond(Acknowledge(*who, *request), response);
 }
 
 grpc::Status AlertService::ResolveAlerts(grpc::ServerContext* ctx, const v1::ResolveAlertsRequest* request,
                                          v1::ResolveAlertsResponse* response) {
   auto who = authenticate_(ctx);
   if (!who.ok()) return status::ToGrpc(who.status());
-  auto result = Resolve(*who, *request);
-  if (!result.ok()) return status::ToGrpc(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
+  return status::Respond(Resolve(*who, *request), response);
 }
 
 grpc::Status AlertService::ListAlerts(grpc::ServerContext* ctx, const v1::ListAlertsRequest* request,
                                       v1::ListAlertsResponse* response) {
   auto who = authenticate_(ctx);
   if (!who.ok()) return status::ToGrpc(who.status());
-  auto result = List(*request);
-  if (!result.ok()) return status::ToGrpc(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
+  return status::Respond(List(*request), response);
 }
 
 grpc::Status AlertService::GetAlert(grpc::ServerContext* ctx, const v1::GetAlertRequest* request,
                                     v1::GetAlertResponse* response) {
   auto who = authenticate_(ctx);
   if (!who.ok()) return status::ToGrpc(who.status());
-  auto result = Get(request->alert_id());
-  if (!result.ok()) return status::ToGrpc(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
+  return status::Respond(Get(request->alert_id()), response);
 }
 
 }  // namespace parallax::alerting

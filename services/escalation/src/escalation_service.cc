@@ -671,42 +671,47 @@ absl::StatusOr<v1::ListUsersResponse> EscalationService::Users(const TokenIdenti
 }
 
 // gRPC wrappers: authenticate, call, map the status.
-#define PARALLAX_AUTHENTICATED(call)                       \
-  auto who = authenticate_(ctx);                           \
-  if (!who.ok()) return status::ToGrpc(who.status());      \
-  auto result = call;                                      \
-  if (!result.ok()) return status::ToGrpc(result.status()); \
-  *response = *std::move(result);                          \
-  return grpc::Status::OK
-
 grpc::Status EscalationService::ReviewFinding(grpc::ServerContext* ctx, const v1::ReviewFindingRequest* request,
                                               v1::ReviewFindingResponse* response) {
-  PARALLAX_AUTHENTICATED(Review(*who, *request));
+  auto who = authenticate_(ctx);
+  if (!who.ok()) return status::ToGrpc(who.status());
+  return status::Respond(Review(*who, *request), response);
 }
 grpc::Status EscalationService::OpenReport(grpc::ServerContext* ctx, const v1::OpenReportRequest* request,
                                            v1::OpenReportResponse* response) {
-  PARALLAX_AUTHENTICATED(Open(*who, *request));
+  auto who = authenticate_(ctx);
+  if (!who.ok()) return status::ToGrpc(who.status());
+  return status::Respond(Open(*who, *request), response);
 }
 grpc::Status EscalationService::ListCases(grpc::ServerContext* ctx, const v1::ListCasesRequest* request,
                                           v1::ListCasesResponse* response) {
-  PARALLAX_AUTHENTICATED(Cases(*who, *request));
+  auto who = authenticate_(ctx);
+  if (!who.ok()) return status::ToGrpc(who.status());
+  return status::Respond(Cases(*who, *request), response);
 }
 grpc::Status EscalationService::DecideCase(grpc::ServerContext* ctx, const v1::DecideCaseRequest* request,
                                            v1::DecideCaseResponse* response) {
-  PARALLAX_AUTHENTICATED(Decide(*who, *request));
+  auto who = authenticate_(ctx);
+  if (!who.ok()) return status::ToGrpc(who.status());
+  return status::Respond(Decide(*who, *request), response);
 }
 grpc::Status EscalationService::GetReport(grpc::ServerContext* ctx, const v1::GetReportRequest* request,
                                           v1::GetReportResponse* response) {
-  PARALLAX_AUTHENTICATED(Report(request->study_instance_uid()));
+  auto who = authenticate_(ctx);
+  if (!who.ok()) return status::ToGrpc(who.status());
+  return status::Respond(Report(request->study_instance_uid()), response);
 }
 grpc::Status EscalationService::UpsertUser(grpc::ServerContext* ctx, const v1::UpsertUserRequest* request,
                                            v1::UpsertUserResponse* response) {
-  PARALLAX_AUTHENTICATED(Upsert(*who, *request));
+  auto who = authenticate_(ctx);
+  if (!who.ok()) return status::ToGrpc(who.status());
+  return status::Respond(Upsert(*who, *request), response);
 }
 grpc::Status EscalationService::ListUsers(grpc::ServerContext* ctx, const v1::ListUsersRequest* request,
                                           v1::ListUsersResponse* response) {
-  PARALLAX_AUTHENTICATED(Users(*who, *request));
+  auto who = authenticate_(ctx);
+  if (!who.ok()) return status::ToGrpc(who.status());
+  return status::Respond(Users(*who, *request), response);
 }
-#undef PARALLAX_AUTHENTICATED
 
 }  // namespace parallax::escalation

@@ -287,10 +287,7 @@ grpc::Status FacadeService::PublishReport(grpc::ServerContext* ctx, const v1::Pu
   if (options_.authorize_call) {
     if (absl::Status a = options_.authorize_call(ctx); !a.ok()) return status::ToGrpc(a);
   }
-  auto out = Publish(*request);
-  if (!out.ok()) return status::ToGrpc(out.status());
-  *response = *std::move(out);
-  return grpc::Status::OK;
+  return status::Respond(Publish(*request), response);
 }
 
 grpc::Status FacadeService::PublishCommunication(grpc::ServerContext* ctx, const v1::PublishCommunicationRequest* request,
@@ -298,10 +295,7 @@ grpc::Status FacadeService::PublishCommunication(grpc::ServerContext* ctx, const
   if (options_.authorize_call) {
     if (absl::Status a = options_.authorize_call(ctx); !a.ok()) return status::ToGrpc(a);
   }
-  auto out = Publish(*request);
-  if (!out.ok()) return status::ToGrpc(out.status());
-  *response = *std::move(out);
-  return grpc::Status::OK;
+  return status::Respond(Publish(*request), response);
 }
 
 grpc::Status FacadeService::PublishTask(grpc::ServerContext* ctx, const v1::PublishTaskRequest* request,
@@ -309,10 +303,7 @@ grpc::Status FacadeService::PublishTask(grpc::ServerContext* ctx, const v1::Publ
   if (options_.authorize_call) {
     if (absl::Status a = options_.authorize_call(ctx); !a.ok()) return status::ToGrpc(a);
   }
-  auto out = Publish(*request);
-  if (!out.ok()) return status::ToGrpc(out.status());
-  *response = *std::move(out);
-  return grpc::Status::OK;
+  return status::Respond(Publish(*request), response);
 }
 
 grpc::Status FacadeService::PublishAuditEvent(grpc::ServerContext* ctx, const v1::PublishAuditEventRequest* request,
@@ -320,10 +311,7 @@ grpc::Status FacadeService::PublishAuditEvent(grpc::ServerContext* ctx, const v1
   if (options_.authorize_call) {
     if (absl::Status a = options_.authorize_call(ctx); !a.ok()) return status::ToGrpc(a);
   }
-  auto out = Publish(*request);
-  if (!out.ok()) return status::ToGrpc(out.status());
-  *response = *std::move(out);
-  return grpc::Status::OK;
+  return status::Respond(Publish(*request), response);
 }
 
 grpc::Status FacadeService::GetOutboxStatus(grpc::ServerContext* ctx, const v1::GetOutboxStatusRequest* request,
@@ -331,10 +319,7 @@ grpc::Status FacadeService::GetOutboxStatus(grpc::ServerContext* ctx, const v1::
   if (options_.authorize_call) {
     if (absl::Status a = options_.authorize_call(ctx); !a.ok()) return status::ToGrpc(a);
   }
-  auto out = OutboxStatus(*request);
-  if (!out.ok()) return status::ToGrpc(out.status());
-  *response = *std::move(out);
-  return grpc::Status::OK;
+  return status::Respond(OutboxStatus(*request), response);
 }
 
 }  // namespace parallax::fhir_facade

@@ -50,18 +50,12 @@ absl::StatusOr<triage::v1::SubmitStudyResponse> TriageService::Submit(const tria
 
 grpc::Status TriageService::SubmitStudy(grpc::ServerContext*, const triage::v1::SubmitStudyRequest* request,
                                         triage::v1::SubmitStudyResponse* response) {
-  absl::StatusOr<triage::v1::SubmitStudyResponse> r = Submit(*request);
-  if (!r.ok()) return status::ToGrpc(r.status());
-  *response = *std::move(r);
-  return grpc::Status::OK;
+  return status::Respond(Submit(*request), response);
 }
 
 grpc::Status TriageService::GetStudyStatus(grpc::ServerContext*, const triage::v1::GetStudyStatusRequest* request,
                                            triage::v1::GetStudyStatusResponse* response) {
-  absl::StatusOr<triage::v1::GetStudyStatusResponse> r = store_->Status(request->study_instance_uid());
-  if (!r.ok()) return status::ToGrpc(r.status());
-  *response = *std::move(r);
-  return grpc::Status::OK;
+  return status::Respond(store_->Status(request->study_instance_uid()), response);
 }
 
 grpc::Status TriageService::ListWorklist(grpc::ServerContext*, const triage::v1::ListWorklistRequest* request,
@@ -74,10 +68,7 @@ grpc::Status TriageService::ListWorklist(grpc::ServerContext*, const triage::v1:
 
 grpc::Status TriageService::GetEvidence(grpc::ServerContext*, const triage::v1::GetEvidenceRequest* request,
                                         triage::v1::GetEvidenceResponse* response) {
-  auto r = store_->Evidence(*request);
-  if (!r.ok()) return status::ToGrpc(r.status());
-  *response = *std::move(r);
-  return grpc::Status::OK;
+  return status::Respond(store_->Evidence(*request), response);
 }
 
 }  // namespace parallax::triage
