@@ -21,6 +21,9 @@
 #include "parallax/process/termination.h"
 #include "parallax/rpc/rpc_server.h"
 #include "parallax/store/database.h"
+#include "workspace/change_feed.h"
+#include "workspace/static_files.h"
+#include "workspace/workspace_api.h"
 
 int main(int argc, char** argv) {
   namespace ff = parallax::fhir_facade;
@@ -107,10 +110,19 @@ int main(int argc, char** argv) {
     }
     return absl::OkStatus();
   };
+  // The workspace's live updates follow what is published here.
+  namespace ws = ff::workspace;
+  auto jwt_secret = parallax::auth::ReadSecretFile(config.auth.hs256_secret_file);
+  if (!jwt_secret.ok()) return fail(jwt_secret.status());
+  ws::StudyKeys study_keys(*jwt_secret);
+  ws::ChangeFeed change_feed;
+  std::function<void(std::string_view, const std::string&)> on_published;
+  service_options.on_published = [&on_published](std::string_view kind, const std::string& study_uid) {
+    if (on_published) on_published(kind, study_uid);
+  };
   ff::FacadeService service(&store, &outbox, studies.get(), service_options);
   parallax::rpc::RpcServer rpc({config.grpc_address});
   rpc.Register(&service, "parallax.fhir.v1.FhirFacade");
-  if (absl::Status s = rpc.Start(); !s.ok()) return fail(s);
 
   // Every FHIR read needs a valid bearer token (users from the identity
   // provider or parallax-token, services with their own); staff of any
@@ -151,17 +163,56 @@ int main(int argc, char** argv) {
         return response.objects(0).overlay_png();
       },
       authorize);
+  // The radiologist's workspace: its JSON API over the services, passing
+  // the user's token on, and its static files.
+  auto stub_for = [](const std::string& address) {
+    return address.empty() ? nullptr : parallax::rpc::MakeChannel(address);
+  };
+  auto escalation_channel = stub_for(config.escalation_address);
+  auto alerting_channel = stub_for(config.alert_routing_address);
+  auto audit_channel = stub_for(config.audit_address);
+  auto escalation = escalation_channel ? parallax::escalation::v1::Escalation::NewStub(escalation_channel) : nullptr;
+  auto alerting = alerting_channel ? parallax::alerting::v1::AlertRouting::NewStub(alerting_channel) : nullptr;
+  auto audit = audit_channel ? parallax::audit::v1::Audit::NewStub(audit_channel) : nullptr;
+  std::optional<ws::LocalIdentities> identities;
+  std::optional<parallax::auth::JwtIssuer> issuer;
+  if (!config.local_identity_file.empty()) {
+    auto loaded = ws::LocalIdentities::Load(config.local_identity_file);
+    if (!loaded.ok()) return fail(loaded.status());
+    identities = std::move(*loaded);
+    auto made = parallax::auth::JwtIssuer::Create(*jwt_secret);
+    if (!made.ok()) return fail(made.status());
+    issuer = std::move(*made);
+  }
+  ws::WorkspaceOptions workspace_options;
+  workspace_options.session_ttl = std::chrono::duration_cast<std::chrono::seconds>(config.session_ttl);
+  workspace_options.events_wait = config.workspace_events_wait;
+  ws::WorkspaceApi workspace({triage.get(), escalation.get(), alerting.get(), audit.get(), studies.get()}, auth->get(),
+                             issuer, identities ? &*identities : nullptr, &study_keys, &change_feed,
+                             workspace_options);
+  on_published = [&workspace](std::string_view kind, const std::string& study_uid) {
+    workspace.OnPublished(kind, study_uid);
+  };
+  ws::StaticFiles web(config.web_root.empty() ? PARALLAX_DEFAULT_WEB_ROOT : config.web_root);
   parallax::http::Server http_server(
-      http_options, api.MakeHandler([&evidence](parallax::http::Router& router) { evidence.AddRoutes(router); }));
+      http_options, api.MakeHandler([&](parallax::http::Router& router) {
+        evidence.AddRoutes(router);
+        workspace.AddRoutes(router);
+        web.AddRoutes(router);
+      }));
   if (absl::Status s = http_server.Start(); !s.ok()) return fail(s);
+  // Publishing opens last, once the workspace's live updates are wired.
+  if (absl::Status s = rpc.Start(); !s.ok()) return fail(s);
 
   parallax::log::Info("serving", {{"grpc", config.grpc_address},
                                   {"http", config.http_address},
                                   {"delivery", config.ehr_base_url.empty() ? "off" : "on"}});
   const int received = parallax::process::WaitForTerminationSignal();
   parallax::log::Info("stopping", {{"signal", received}});
+  change_feed.Shutdown();
   http_server.Stop();
   rpc.Shutdown();
+  on_published = nullptr;
   if (delivery) delivery->Stop();
   gauges.Stop();
   return 0;

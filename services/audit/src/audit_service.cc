@@ -14,8 +14,17 @@ namespace {
 
 namespace v1 = audit::v1;
 
-bool MayRead(const std::vector<std::string>& roles) {
-  return std::any_of(roles.begin(), roles.end(), [](const std::string& r) { return r == "auditor" || r == "admin"; });
+// The log itself (entries, verification, the review list) is for auditors
+// and administrators; the department's aggregate figures, which name no
+// study, are also for the department head.
+bool MayRead(const std::vector<std::string>& roles, bool aggregate) {
+  return std::any_of(roles.begin(), roles.end(), [aggregate](const std::string& r) {
+    return r == "auditor" || r == "admin" || (aggregate && r == "department_head");
+  });
+}
+
+std::string Needed(bool aggregate) {
+  return aggregate ? "the role auditor, admin or department_head" : "the role auditor or admin";
 }
 
 void AddAttribute(v1::AuditEvent& e, const std::string& key, const std::string& value) {
@@ -28,12 +37,12 @@ void AddAttribute(v1::AuditEvent& e, const std::string& key, const std::string& 
 
 AuditService::AuditService(AuditServiceDeps deps) : deps_(std::move(deps)) {}
 
-grpc::Status AuditService::Authorize(grpc::ServerContext* context, std::string_view action) {
+grpc::Status AuditService::Authorize(grpc::ServerContext* context, std::string_view action, bool aggregate) {
   absl::StatusOr<std::vector<std::string>> roles =
       deps_.caller_roles ? deps_.caller_roles(context)
                          : absl::StatusOr<std::vector<std::string>>(
                                absl::PermissionDeniedError("no caller authorisation is configured"));
-  if (roles.ok() && MayRead(*roles)) return grpc::Status::OK;
+  if (roles.ok() && MayRead(*roles, aggregate)) return grpc::Status::OK;
 
   const bool unauthenticated = !roles.ok() && roles.status().code() == absl::StatusCode::kUnauthenticated;
   const std::string user_id = deps_.caller_user_id ? deps_.caller_user_id(context) : "";
@@ -52,7 +61,7 @@ grpc::Status AuditService::Authorize(grpc::ServerContext* context, std::string_v
   actor->set_network_address(context ? context->peer() : "");
   refusal.set_outcome(v1::OUTCOME_DENIED);
   AddAttribute(refusal, "action", std::string(action));
-  AddAttribute(refusal, "reason", roles.ok() ? "role auditor or admin required"
+  AddAttribute(refusal, "reason", roles.ok() ? Needed(aggregate) + " required"
                                              : std::string(absl::StatusCodeToString(roles.status().code())));
   auto recorded = deps_.log->Record(refusal);
   if (recorded.ok()) {
@@ -69,7 +78,7 @@ grpc::Status AuditService::Authorize(grpc::ServerContext* context, std::string_v
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "the call carries no valid credentials");
   }
   return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                      absl::StrCat(std::string(action), " needs the role auditor or admin"));
+                      absl::StrCat(std::string(action), " needs ", Needed(aggregate)));
 }
 
 grpc::Status AuditService::Record(grpc::ServerContext* context, const v1::RecordRequest* request,
@@ -122,7 +131,7 @@ absl::StatusOr<v1::VerifyResponse> AuditService::VerifyNow() {
 
 grpc::Status AuditService::GetAnalytics(grpc::ServerContext* context, const v1::GetAnalyticsRequest* request,
                                         v1::GetAnalyticsResponse* response) {
-  if (grpc::Status s = Authorize(context, "Audit.GetAnalytics"); !s.ok()) return s;
+  if (grpc::Status s = Authorize(context, "Audit.GetAnalytics", /*aggregate=*/true); !s.ok()) return s;
   auto result = deps_.analytics->GetAnalytics(*request);
   if (!result.ok()) return status::ToGrpc(result.status());
   *response = std::move(*result);

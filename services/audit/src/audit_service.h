@@ -71,9 +71,10 @@ class AuditService final : public audit::v1::Audit::Service {
   absl::StatusOr<audit::v1::VerifyResponse> VerifyNow();
 
  private:
-  // OK when the caller holds auditor or admin; otherwise records the refusal
-  // of `action` and returns PERMISSION_DENIED (or UNAUTHENTICATED).
-  grpc::Status Authorize(grpc::ServerContext* context, std::string_view action);
+  // OK when the caller holds auditor or admin (with `aggregate`, the
+  // department's figures, also department_head); otherwise records the
+  // refusal of `action` and returns PERMISSION_DENIED (or UNAUTHENTICATED).
+  grpc::Status Authorize(grpc::ServerContext* context, std::string_view action, bool aggregate = false);
   void ObserveVerify(const audit::v1::VerifyResponse& verdict);
 
   AuditServiceDeps deps_;

@@ -183,6 +183,30 @@ TEST_CASE("audit service: a caller without the auditor or admin role is refused 
   }
 }
 
+TEST_CASE("audit service: a department head reads the department's figures but not the log itself", "[audit][db]") {
+  Server s;
+  {
+    grpc::ClientContext c;
+    Server::As(c, "dr.head", "department_head");
+    v1::GetAnalyticsResponse r;
+    CHECK(s.stub->GetAnalytics(&c, v1::GetAnalyticsRequest(), &r).ok());
+  }
+  {
+    grpc::ClientContext c;
+    Server::As(c, "dr.head", "department_head");
+    v1::QueryResponse r;
+    CHECK(s.stub->Query(&c, v1::QueryRequest(), &r).error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  }
+  {
+    grpc::ClientContext c;
+    Server::As(c, "dr.head", "department_head");
+    v1::GetReviewListResponse r;
+    CHECK(s.stub->GetReviewList(&c, v1::GetReviewListRequest(), &r).error_code() ==
+          grpc::StatusCode::PERMISSION_DENIED);
+  }
+  CHECK(s.Refusals().size() == 2);
+}
+
 TEST_CASE("audit service: Record needs no role, is idempotent per event_id and rejects a malformed event",
           "[audit][db]") {
   Server s;

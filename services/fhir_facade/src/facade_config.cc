@@ -35,6 +35,13 @@ absl::Status LoadFacadeConfig(const std::string& path, FacadeConfig* c) {
   s.Field("dicomweb_base_url", &c->dicomweb_base_url, "WADO-RS base for evidence, or empty");
   s.Field("dicom_timezone_offset", &c->dicom_timezone_offset, "UTC offset of DICOM dates and times, or empty");
   s.Field("log_level", &c->log_level, "debug | info | warning | error");
+  s.Field("escalation_address", &c->escalation_address, "Escalation gRPC host:port for the workspace, or empty");
+  s.Field("alert_routing_address", &c->alert_routing_address, "AlertRouting gRPC host:port for the workspace, or empty");
+  s.Field("audit_address", &c->audit_address, "Audit gRPC host:port for the workspace, or empty");
+  s.Field("web_root", &c->web_root, "folder of the workspace's static files, or empty for the built-in default");
+  s.Field("local_identity_file", &c->local_identity_file, "local users and password hashes for sign-in, or empty");
+  s.Field("session_ttl", &c->session_ttl, "lifetime of a workspace sign-in");
+  s.Field("workspace_events_wait", &c->workspace_events_wait, "longest wait of a live-update request");
   absl::Status st = config::LoadConfig(s, path, "PARALLAX_FHIR_FACADE");
   if (!st.ok()) return st;
   if (c->database_url.empty()) return absl::InvalidArgumentError("config: database_url is required");
@@ -50,6 +57,9 @@ absl::Status LoadFacadeConfig(const std::string& path, FacadeConfig* c) {
   if (c->delivery_workers < 1) return absl::InvalidArgumentError("config: delivery_workers must be at least 1");
   if (c->outbox_capacity < 0) return absl::InvalidArgumentError("config: outbox_capacity must not be negative");
   const std::chrono::milliseconds zero(0);
+  if (c->session_ttl < std::chrono::milliseconds(60000) || c->workspace_events_wait <= zero) {
+    return absl::InvalidArgumentError("config: session_ttl must be at least a minute and workspace_events_wait positive");
+  }
   if (c->delivery_timeout <= zero || c->ingest_timeout <= zero || c->backoff_base <= zero ||
       c->poll_interval <= zero || c->backoff_max < c->backoff_base) {
     return absl::InvalidArgumentError(

@@ -20,7 +20,9 @@ struct FacadeConfig {
   std::string metrics_address = "127.0.0.1:9108";  // Prometheus /metrics
   std::string database_url = "postgresql://postgres@127.0.0.1:5432/parallax";
   int database_pool_size = 6;                      // PostgreSQL connections
-  int http_threads = 4;                            // concurrent FHIR requests
+  // Concurrent HTTP requests; each open workspace holds one while it waits
+  // for live updates (up to workspace_events_wait).
+  int http_threads = 32;
   std::string public_base_url = "";                // absolute FHIR base for links; "" = from Host
   // Until the JWT authoriser is wired in, the REST API refuses every request
   // but /metadata (401) unless this is set (local demo only).
@@ -42,6 +44,17 @@ struct FacadeConfig {
   std::string dicomweb_base_url = "";              // WADO-RS base for evidence links; "" = none
   std::string dicom_timezone_offset = "";          // e.g. "+01:00"; "" = dates only
   std::string log_level = "info";                  // debug | info | warning | error
+  // The radiologist's workspace (web UI and /api): the services behind it
+  // ("" = that part answers 503), its static files ("" = no UI is served),
+  // and the local identity for sign-in ("" = tokens from the hospital's
+  // identity provider only).
+  std::string escalation_address = "127.0.0.1:50056";
+  std::string alert_routing_address = "127.0.0.1:50055";
+  std::string audit_address = "127.0.0.1:50057";
+  std::string web_root = "";                       // folder of index.html; "" = the built-in default
+  std::string local_identity_file = "";            // workspace/local_identity.h's file
+  std::chrono::milliseconds session_ttl{8 * 3600 * 1000};        // a signed-in session
+  std::chrono::milliseconds workspace_events_wait{25000};        // longest live-update long-poll
 };
 
 // Loads `path` (optional) and the environment, then validates.

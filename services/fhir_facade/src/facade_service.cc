@@ -287,7 +287,9 @@ grpc::Status FacadeService::PublishReport(grpc::ServerContext* ctx, const v1::Pu
   if (options_.authorize_call) {
     if (absl::Status a = options_.authorize_call(ctx); !a.ok()) return status::ToGrpc(a);
   }
-  return status::Respond(Publish(*request), response);
+  auto published = Publish(*request);
+  if (published.ok() && options_.on_published) options_.on_published("report", request->study().study_instance_uid());
+  return status::Respond(std::move(published), response);
 }
 
 grpc::Status FacadeService::PublishCommunication(grpc::ServerContext* ctx, const v1::PublishCommunicationRequest* request,
@@ -295,7 +297,9 @@ grpc::Status FacadeService::PublishCommunication(grpc::ServerContext* ctx, const
   if (options_.authorize_call) {
     if (absl::Status a = options_.authorize_call(ctx); !a.ok()) return status::ToGrpc(a);
   }
-  return status::Respond(Publish(*request), response);
+  auto published = Publish(*request);
+  if (published.ok() && options_.on_published) options_.on_published("alert", request->study().study_instance_uid());
+  return status::Respond(std::move(published), response);
 }
 
 grpc::Status FacadeService::PublishTask(grpc::ServerContext* ctx, const v1::PublishTaskRequest* request,
@@ -303,7 +307,9 @@ grpc::Status FacadeService::PublishTask(grpc::ServerContext* ctx, const v1::Publ
   if (options_.authorize_call) {
     if (absl::Status a = options_.authorize_call(ctx); !a.ok()) return status::ToGrpc(a);
   }
-  return status::Respond(Publish(*request), response);
+  auto published = Publish(*request);
+  if (published.ok() && options_.on_published) options_.on_published("case", request->study().study_instance_uid());
+  return status::Respond(std::move(published), response);
 }
 
 grpc::Status FacadeService::PublishAuditEvent(grpc::ServerContext* ctx, const v1::PublishAuditEventRequest* request,

@@ -50,6 +50,9 @@ struct FacadeServiceOptions {
   // Checks the caller of each gRPC call (main: a Parallax service's bearer
   // token, role integration); OK when unset (tests of logic).
   std::function<absl::Status(grpc::ServerContext*)> authorize_call;
+  // Told of each report ("report"), Communication ("alert") and Task
+  // ("case") published, with its study; the workspace's live updates.
+  std::function<void(std::string_view kind, const std::string& study_uid)> on_published;
 };
 
 class FacadeService final : public fhir::v1::FhirFacade::Service {
