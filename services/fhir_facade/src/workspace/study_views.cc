@@ -62,6 +62,20 @@ std::pair<double, double> DefaultWindow(const std::string& modality, const std::
   return {(p1 + p99) / 2, std::max(1.0, p99 - p1)};
 }
 
+// The finding's heatmaps, one per source slice, in a fixed order (by SOP
+// Instance UID) that the study view's "evidence" list and the heatmap
+// route share; the DICOM Secondary Capture rows ("dicom:<uid>") are left out.
+std::vector<const triage::v1::EvidenceObject*> HeatmapObjects(const triage::v1::GetEvidenceResponse& response) {
+  std::vector<const triage::v1::EvidenceObject*> out;
+  for (const auto& o : response.objects()) {
+    if (o.source_sop_instance_uid().rfind("dicom:", 0) != 0) out.push_back(&o);
+  }
+  std::sort(out.begin(), out.end(), [](auto* a, auto* b) {
+    return a->source_sop_instance_uid() < b->source_sop_instance_uid();
+  });
+  return out;
+}
+
 }  // namespace
 
 http::Response WorkspaceApi::Worklist(const http::Request& request) {
@@ -249,10 +263,8 @@ http::Response WorkspaceApi::Study(const http::Request& request) {
       grpc::ClientContext ctx;
       Prepare(&ctx, *caller);
       if (backends_.triage->GetEvidence(&ctx, er, &eresp).ok()) {
-        std::vector<std::string> sops;
-        for (const auto& o : eresp.objects()) sops.push_back(o.source_sop_instance_uid());
-        std::sort(sops.begin(), sops.end());
-        for (const auto& sop : sops) {
+        for (const auto* o : HeatmapObjects(eresp)) {
+          const std::string& sop = o->source_sop_instance_uid();
           auto p = position.find(sop);
           evidence.push_back({{"sop_instance_uid", sop},
                               {"series", p == position.end() ? -1 : p->second.first},
@@ -336,11 +348,7 @@ http::Response WorkspaceApi::Heatmap(const http::Request& request) {
   if (absl::Status s = status::FromGrpc(backends_.triage->GetEvidence(&ctx, er, &eresp)); !s.ok()) {
     return ErrorResponse(s);
   }
-  std::vector<const triage::v1::EvidenceObject*> objects;
-  for (const auto& o : eresp.objects()) objects.push_back(&o);
-  std::sort(objects.begin(), objects.end(), [](auto* a, auto* b) {
-    return a->source_sop_instance_uid() < b->source_sop_instance_uid();
-  });
+  const auto objects = HeatmapObjects(eresp);
   if (n >= static_cast<int>(objects.size()) || objects[n]->heatmap_png().empty()) {
     return ErrorResponse(absl::NotFoundError("the finding has no heatmap for this evidence slice"));
   }
