@@ -184,10 +184,19 @@ int main(int argc, char** argv) {
     if (!made.ok()) return fail(made.status());
     issuer = std::move(*made);
   }
+  parallax::audit_client::AuditRecorderOptions audit_options;
+  audit_options.audit_address = config.audit_address;
+  audit_options.service = "fhir-facade";
+  std::unique_ptr<parallax::audit_client::AuditRecorder> recorder;
+  if (!config.audit_address.empty()) {
+    recorder = std::make_unique<parallax::audit_client::AuditRecorder>(db->get(), "fhir", audit_options);
+    if (absl::Status s = recorder->Start(); !s.ok()) return fail(s);
+  }
   ws::WorkspaceOptions workspace_options;
   workspace_options.session_ttl = std::chrono::duration_cast<std::chrono::seconds>(config.session_ttl);
   workspace_options.events_wait = config.workspace_events_wait;
-  ws::WorkspaceApi workspace({triage.get(), escalation.get(), alerting.get(), audit.get(), studies.get()}, auth->get(),
+  ws::WorkspaceApi workspace({triage.get(), escalation.get(), alerting.get(), audit.get(), studies.get(), recorder.get()},
+                             auth->get(),
                              issuer, identities ? &*identities : nullptr, &study_keys, &change_feed,
                              workspace_options);
   on_published = [&workspace](std::string_view kind, const std::string& study_uid) {
@@ -214,6 +223,7 @@ int main(int argc, char** argv) {
   rpc.Shutdown();
   on_published = nullptr;
   if (delivery) delivery->Stop();
+  if (recorder) recorder->Stop();
   gauges.Stop();
   return 0;
 }

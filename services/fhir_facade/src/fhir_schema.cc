@@ -1,5 +1,7 @@
 #include "fhir_schema.h"
 
+#include "parallax/audit_client/audit_recorder.h"
+
 #include "ehr_outbox.h"
 #include "resource_store.h"
 
@@ -8,6 +10,10 @@ namespace parallax::fhir_facade {
 std::vector<store::Migration> FhirSchemaMigrations() {
   std::vector<store::Migration> all = ResourceStore::Migrations(1);
   for (store::Migration& m : EhrOutbox::Migrations(2)) all.push_back(std::move(m));
+  // The workspace's audit events (FINDING_VIEWED) wait here for audit.
+  for (store::Migration& m : audit_client::AuditRecorder::Migrations("fhir", static_cast<int>(all.size()) + 1)) {
+    all.push_back(std::move(m));
+  }
   return all;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // The facade's PostgreSQL schema `fhir`: the resource store's tables, then
-// the outbox's, as one migration list (one list per schema, see
+// the outbox's, then the audit recorder's outbox, as one migration list (one list per schema, see
 // parallax/store/migrations.h). Append new migrations at the end.
 #include <vector>
 

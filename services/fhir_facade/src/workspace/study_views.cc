@@ -6,7 +6,11 @@
 #include <absl/strings/numbers.h>
 #include <absl/strings/str_cat.h>
 
+#include <google/protobuf/util/time_util.h>
+
+#include "parallax/auth/roles.h"
 #include "parallax/dicom/pixel_reader.h"
+#include "parallax/log/log.h"
 #include "parallax/status/grpc_status.h"
 #include "workspace/workspace_api.h"
 
@@ -275,6 +279,7 @@ http::Response WorkspaceApi::Study(const http::Request& request) {
     j["evidence"] = evidence;
     findings.push_back(std::move(j));
   }
+  RecordViewed(*caller, *report);
   return JsonResponse(200, {{"key", keys_->KeyOf(*uid)},
                             {"modality", state.modality()},
                             {"body_part", body_part},
@@ -287,6 +292,35 @@ http::Response WorkspaceApi::Study(const http::Request& request) {
                             {"report", ReportSummaryJson(*report)},
                             {"findings", findings},
                             {"series", series}});
+}
+
+void WorkspaceApi::RecordViewed(const Caller& caller, const escalation::v1::Report& report) {
+  if (backends_.recorder == nullptr) return;
+  for (const auto& rf : report.findings()) {
+    const common::v1::Finding& f = rf.finding();
+    if (!f.positive()) continue;
+    audit::v1::AuditEvent e;
+    e.set_type(audit::v1::EVENT_TYPE_FINDING_VIEWED);
+    *e.mutable_occurred_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+    e.set_service("fhir-facade");
+    e.mutable_actor()->set_kind(audit::v1::ACTOR_KIND_USER);
+    e.mutable_actor()->set_user_id(caller.principal.user_id);
+    for (auth::Role r : caller.principal.roles) e.mutable_actor()->add_roles(auth::RoleName(r));
+    e.mutable_actor()->set_system_id("workspace");
+    e.mutable_subject()->set_study_instance_uid(report.study().study_instance_uid());
+    e.mutable_subject()->set_generation(report.study().generation());
+    e.mutable_subject()->set_finding_id(f.finding_id());
+    e.mutable_subject()->set_report_id(report.report_id());
+    e.mutable_subject()->set_label(f.label());
+    e.mutable_subject()->set_model_id(f.model().model_id());
+    e.mutable_subject()->set_model_version(f.model().model_version());
+    e.set_outcome(audit::v1::OUTCOME_SUCCESS);
+    // Durable in the facade's outbox before the view is answered; an audit
+    // outage delays the entry, never loses it.
+    if (auto recorded = backends_.recorder->Record(std::move(e)); !recorded.ok()) {
+      log::Warning("could not record a finding view", {{"error", std::string(recorded.status().message())}});
+    }
+  }
 }
 
 http::Response WorkspaceApi::Slice(const http::Request& request) {

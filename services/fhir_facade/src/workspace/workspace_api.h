@@ -26,6 +26,7 @@
 
 #include "parallax/alerting/v1/alert_routing.grpc.pb.h"
 #include "parallax/audit/v1/audit.grpc.pb.h"
+#include "parallax/audit_client/audit_recorder.h"
 #include "parallax/auth/jwt.h"
 #include "parallax/auth/service_auth.h"
 #include "parallax/escalation/v1/escalation.grpc.pb.h"
@@ -47,6 +48,8 @@ struct WorkspaceBackends {
   alerting::v1::AlertRouting::StubInterface* alerting = nullptr;
   audit::v1::Audit::StubInterface* audit = nullptr;
   ingest_client::StudySource* ingest = nullptr;
+  // Records who opened which AI findings (FINDING_VIEWED); null = not recorded.
+  audit_client::AuditRecorder* recorder = nullptr;
 };
 
 struct WorkspaceOptions {
@@ -89,6 +92,8 @@ class WorkspaceApi {
   void RememberFinding(const std::string& finding_id, const std::string& study_uid);
   std::optional<std::string> StudyOfFinding(const std::string& finding_id) const;
   Json MeJson(const auth::Principal& p) const;
+  // FINDING_VIEWED for each positive finding the caller was shown.
+  void RecordViewed(const Caller& caller, const escalation::v1::Report& report);
 
   // workspace_api.cc
   http::Response SignIn(const http::Request& request);

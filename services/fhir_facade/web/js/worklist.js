@@ -43,7 +43,6 @@ export class Worklist {
       h('label', { for: id }, label),
       h('select', { id, 'data-testid': id, onchange: () => this.filterChanged() },
         options.map(([v, text]) => h('option', { value: v, selected: v === value }, text))));
-    this.modalityEl = null;
     const filters = h('form', { class: 'filters', 'aria-label': 'Worklist filters', onsubmit: (e) => e.preventDefault() },
       select('filter-modality', 'Modality', [['', 'All'], ...MODALITIES.map((x) => [x, x])], this.filters.modality),
       select('filter-status', 'Status', [['', 'All'], ...STATES.map((x) => [x, words(x)])], this.filters.status),
@@ -63,6 +62,7 @@ export class Worklist {
     };
     sessionStorage.setItem(FILTER_KEY, JSON.stringify(this.filters));
     this.selected = 0;
+    this.studies = [];  // a new filter starts at the top
     this.load();
   }
 
