@@ -48,8 +48,8 @@ http::Response StaticFiles::Serve(const std::string& relative) const {
   response.headers.emplace_back("Referrer-Policy", "no-referrer");
   if (absl::EndsWith(name, ".html")) {
     response.headers.emplace_back("Content-Security-Policy",
-                                  "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; "
-                                  "base-uri 'none'; frame-ancestors 'self'");
+                                  "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                                  "img-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'self'");
   }
   return response;
 }

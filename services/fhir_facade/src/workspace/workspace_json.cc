@@ -141,6 +141,8 @@ Json ReportSummaryJson(const escalation::v1::Report& r) {
 
 Json CaseJson(const escalation::v1::Case& c, const std::string& study_key) {
   Json finding = FindingJson(c.finding());
+  const std::string reject_code =
+      EnumText(escalation::v1::RejectReason_Name(c.triggering_review().reject_reason()), "REJECT_REASON_");
   return {{"case_id", c.case_id()},
           {"study_key", study_key},
           {"state", EnumText(escalation::v1::CaseState_Name(c.state()), "CASE_STATE_")},
@@ -150,10 +152,13 @@ Json CaseJson(const escalation::v1::Case& c, const std::string& study_key) {
           {"due_at", Rfc3339(c.due_at())},
           {"finding", finding},
           {"rejected_by", c.triggering_review().actor_user_id()},
-          {"reject_reason",
-           EnumText(escalation::v1::RejectReason_Name(c.triggering_review().reject_reason()), "REJECT_REASON_")},
-          {"reject_text", c.triggering_review().reason_text()},
-          {"decision", EnumText(escalation::v1::CaseDecision_Name(c.decision()), "CASE_DECISION_")},
+          // The reviewer's words when given, else the coded reason.
+          {"reject_reason", c.triggering_review().reason_text().empty() ? reject_code : c.triggering_review().reason_text()},
+          {"reject_code", reject_code},
+          // The words a decision is made with (POST .../decision).
+          {"decision", c.decision() == escalation::v1::CASE_DECISION_CONFIRM_FINDING
+                           ? std::string("confirm")
+                           : EnumText(escalation::v1::CaseDecision_Name(c.decision()), "CASE_DECISION_")},
           {"modification", ModificationJson(c.decision_modification())},
           {"decided_by", c.decided_by()},
           {"rationale", c.rationale()},

@@ -71,7 +71,9 @@ function signOut(message) {
 function setUpSession() {
   const me = api.me() || { user: '?', can: {} };
   const can = me.can || {};
-  $('who').textContent = me.display_name || me.user;
+  $('who').replaceChildren(
+    Object.assign(document.createElement('span'), { className: 'long', textContent: me.display_name || me.user }),
+    Object.assign(document.createElement('span'), { className: 'short', textContent: me.user }));
   $('who').title = `Signed in as ${me.user}${(me.groups || []).length ? ` (${me.groups.join(', ')})` : ''}`;
   $('who').dataset.user = me.user;
   $('who').hidden = false;
@@ -82,7 +84,10 @@ function setUpSession() {
   $('signin-view').hidden = true;
 
   state.worklist = new Worklist($('worklist-pane'), { onOpen: (key) => go(`#/study/${encodeURIComponent(key)}`) });
-  state.study = new StudyView($('viewer-pane'), $('findings-pane'), { onBack: () => go('#/worklist') });
+  state.study = new StudyView($('viewer-pane'), $('findings-pane'), {
+    onBack: () => go('#/worklist'),
+    onChanged: () => state.worklist && state.worklist.load(),
+  });
   state.cases = new CasesPage($('page-view'), { onOpenStudy: (key) => go(`#/study/${encodeURIComponent(key)}`) });
   state.department = new DepartmentPage($('page-view'));
   state.worklist.load();

@@ -5,7 +5,7 @@
 // case's card with the server's reason; what was typed stays.
 
 import { getJson, postJson, seg } from './api.js';
-import { h, mount, pct, words, side, size, when, announce } from './dom.js';
+import { h, mount, pct, words, side, size, when, announce, keepingFocus } from './dom.js';
 
 const LATERALITIES = ['', 'left', 'right', 'bilateral', 'midline', 'not_applicable'];
 
@@ -29,8 +29,11 @@ export class CasesPage {
     try {
       const body = await getJson(`/api/cases?state=${encodeURIComponent(this.state)}`);
       if (generation !== this.generation) return;
-      this.cases = body.cases || [];
       this.pageError.hidden = true;
+      const json = JSON.stringify(body.cases || []);
+      if (json === this.lastJson && this.listEl.childElementCount === this.cases.length) return;  // unchanged
+      this.lastJson = json;
+      this.cases = body.cases || [];
       this.render();
     } catch (e) {
       if (generation !== this.generation) return;
@@ -42,6 +45,7 @@ export class CasesPage {
   }
 
   build() {
+    this.lastJson = null;
     const filter = h('select', { id: 'cases-state', 'data-testid': 'cases-state', onchange: () => { this.state = filter.value; this.load(); } },
       [['open', 'Open'], ['decided', 'Decided'], ['any', 'All']].map(([v, t]) => h('option', { value: v, selected: v === this.state }, t)));
     this.pageError = h('p', { class: 'error', role: 'alert', 'data-testid': 'cases-error', hidden: true });
@@ -68,7 +72,7 @@ export class CasesPage {
     this.capture();
     const n = this.cases.length;
     this.countEl.textContent = n === 0 ? `No ${this.state === 'any' ? '' : `${this.state} `}cases.` : `${n} case${n === 1 ? '' : 's'}`;
-    mount(this.listEl, this.cases.map((c) => h('li', {}, this.card(c))));
+    keepingFocus(this.listEl, () => mount(this.listEl, this.cases.map((c) => h('li', {}, this.card(c)))));
     if (this.message) { this.messageEl.textContent = this.message; this.messageEl.hidden = false; } else this.messageEl.hidden = true;
   }
 
@@ -161,6 +165,7 @@ export class CasesPage {
       body.modification = modification;
     }
     this.errors.delete(c.case_id);
+    this.lastJson = null;
     const button = this.listEl.querySelector(`[data-case-id="${CSS.escape(c.case_id)}"] [data-testid="case-submit"]`);
     if (button) button.disabled = true;
     try {

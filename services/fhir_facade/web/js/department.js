@@ -24,12 +24,12 @@ function s(tag, attrs = {}, ...children) {
 function barChart({ id, title, rows, series, max, format }) {
   const width = 560;
   const labelW = 170;
-  const barH = 14;
+  const barH = 16;
   const gap = 4;
   const rowH = series.length * (barH + gap) + 8;
   const top = 8;
   const height = top + Math.max(1, rows.length) * rowH + 22;
-  const plotW = width - labelW - 70;
+  const plotW = width - labelW - 130;
   const axisMax = max > 0 ? max : 1;
   const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-labelledby': `${id}-title`,
     'data-testid': id, id, 'data-rows': rows.length, preserveAspectRatio: 'xMinYMin meet' },
@@ -42,7 +42,7 @@ function barChart({ id, title, rows, series, max, format }) {
       const v = row.values[j];
       const y = y0 + j * (barH + gap);
       const w = v === null || v === undefined || Number.isNaN(v) ? 0 : Math.max(0, Math.min(1, v / axisMax)) * plotW;
-      const bar = s('rect', { x: labelW, y, width: w.toFixed(1), height: barH, rx: 2, fill: ser.color, class: 'bar',
+      const bar = s('rect', { x: labelW, y, width: w.toFixed(1), height: barH, rx: 2, fill: ser.color, class: 'chart-bar',
         'data-label': row.label, 'data-series': ser.name, 'data-value': v ?? '' });
       bar.append(s('title', {}, `${row.label} · ${ser.name}: ${row.texts[j]}`));
       svg.append(bar);

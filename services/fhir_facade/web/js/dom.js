@@ -103,3 +103,21 @@ export function typing(event) {
   }
   return false;
 }
+
+/**
+ * Runs `render` (which replaces elements inside `container`) and gives focus
+ * and the text selection back to the element with the same id, so a live
+ * update never throws the user out of the field they are typing in.
+ */
+export function keepingFocus(container, render) {
+  const active = document.activeElement;
+  const id = active && active !== document.body && container.contains(active) ? active.id : '';
+  let range = null;
+  if (id && typeof active.selectionStart === 'number') range = [active.selectionStart, active.selectionEnd];
+  render();
+  if (!id) return;
+  const again = document.getElementById(id);
+  if (!again || again === active) return;
+  again.focus({ preventScroll: true });
+  if (range) { try { again.setSelectionRange(range[0], range[1]); } catch { /* not a text field */ } }
+}

@@ -24,6 +24,7 @@ export function startEvents({ onEvents, onReset, onState = () => {} }) {
       controller = new AbortController();
       // A guard against a proxy holding the request for ever: abort after 60 s.
       const guard = setTimeout(() => controller.abort(), 60000);
+      const started = Date.now();
       try {
         const body = await getJson(`/api/events?after=${after}`, { signal: controller.signal });
         clearTimeout(guard);
@@ -40,6 +41,8 @@ export function startEvents({ onEvents, onReset, onState = () => {} }) {
         if (Number.isFinite(next) && next > after) after = next;
         else if (events.length) after = Math.max(after, ...events.map((e) => Number(e.seq) || 0));
         if (events.length) onEvents(events);
+        // A server answering at once with nothing must not make this a busy loop.
+        else if (Date.now() - started < 500) await sleep(1000);
       } catch (e) {
         clearTimeout(guard);
         if (stopped) return;

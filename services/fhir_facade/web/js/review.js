@@ -4,8 +4,8 @@
 // an alert through POST /api/alerts/{id}/acknowledge. A refusal (403) is
 // shown with the server's reason and the form stays as typed.
 
-import { postJson, seg } from './api.js';
-import { h, mount, pct, words, side, size, announce } from './dom.js';
+import { postJson, seg, me as currentMe } from './api.js';
+import { h, mount, pct, words, side, size, announce, keepingFocus } from './dom.js';
 
 const LATERALITIES = ['', 'left', 'right', 'bilateral', 'midline', 'not_applicable'];
 const SUBTYPES = ['epidural', 'subdural', 'subarachnoid', 'intraparenchymal', 'intraventricular'];
@@ -118,12 +118,13 @@ export class FindingsPanel {
         f.critical ? h('span', { class: 'chip critical' }, 'critical') : null),
       h('span', { class: 'muted' }, `${pct(f.probability)} · ${words(f.outcome)}`)))));
     const f = this.selected();
-    mount(this.container, head, messageEl, list, f ? this.detail(f) : null);
+    keepingFocus(this.container, () => mount(this.container, head, messageEl, list, f ? this.detail(f) : null));
   }
 
   detail(f) {
     const model = f.model || {};
-    const canReview = REVIEWABLE.has(f.outcome);
+    const mayReview = (currentMe()?.can?.review) !== false;  // a hint: the service still decides
+    const canReview = mayReview && REVIEWABLE.has(f.outcome);
     const alert = f.alert;
     const facts = [
       ['Finding', f.display || f.label, 'fact-finding'],
@@ -156,7 +157,8 @@ export class FindingsPanel {
         alert && alert.alert_id && alert.state === 'open'
           ? h('button', { type: 'button', id: 'acknowledge', 'data-testid': 'acknowledge', disabled: this.busy,
             onclick: () => this.acknowledge(alert) }, 'Acknowledge alert') : null),
-      !canReview ? h('p', { class: 'muted' }, `Already reviewed: ${words(f.outcome)}.`) : null,
+      !mayReview ? h('p', { class: 'muted' }, 'Your role does not review AI findings.')
+        : !canReview ? h('p', { class: 'muted' }, `Already reviewed: ${words(f.outcome)}.`) : null,
       this.form === 'reject' ? this.rejectForm(f) : null,
       this.form === 'modify' ? this.modifyForm(f) : null);
   }
@@ -287,6 +289,7 @@ export class FindingsPanel {
       this.message = { kind: 'error', text: e.describe ? e.describe() : String(e) };
       announce(this.message.text, 'error');
       this.render();  // the form and what was typed stay
+      if (e.status === 409) this.onReviewed({});  // the study changed: show its current state
     }
   }
 

@@ -10,10 +10,12 @@ import { Viewer } from './viewer.js';
 import { FindingsPanel } from './review.js';
 
 export class StudyView {
-  constructor(viewerPane, findingsPane, { onBack }) {
+  /** `onBack()` returns to the worklist; `onChanged()` after the user changed the study (review, acknowledgement). */
+  constructor(viewerPane, findingsPane, { onBack, onChanged = () => {} }) {
     this.viewerPane = viewerPane;
     this.findingsPane = findingsPane;
     this.onBack = onBack;
+    this.onChanged = onChanged;
     this.key = null;
     this.viewer = null;
     this.panel = null;
@@ -64,7 +66,7 @@ export class StudyView {
     this.viewer.load(s);
     this.panel = new FindingsPanel(this.findingsPane, {
       onSelect: (f, how = {}) => this.viewer && this.viewer.setFinding(f, { jump: !how.reloaded }),
-      onReviewed: () => this.reload(false),
+      onReviewed: () => { this.reload(false); this.onChanged(); },
     });
     this.panel.show(s);
   }
@@ -83,6 +85,7 @@ export class StudyView {
     try {
       const study = await getJson(`/api/studies/${seg(this.key)}`);
       if (generation !== this.generation) return;
+      if (!force && JSON.stringify(study) === JSON.stringify(this.study)) { this.banner.hidden = true; return; }
       const seriesChanged = JSON.stringify(study.series) !== JSON.stringify(this.study.series);
       this.study = study;
       if (seriesChanged) { const key = this.key; this.key = null; this.study = null; await this.open(key); return; }

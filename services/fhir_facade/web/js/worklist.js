@@ -3,7 +3,7 @@
 // and opening (Enter or click). Filters live in sessionStorage, not the URL.
 
 import { getJson, me as currentMe } from './api.js';
-import { h, mount, pct, words, when, announce } from './dom.js';
+import { h, mount, pct, words, when, announce, keepingFocus } from './dom.js';
 
 const FILTER_KEY = 'parallax.worklist.filters';
 const MODALITIES = ['CR', 'DX', 'CT', 'MR'];
@@ -51,7 +51,7 @@ export class Worklist {
     this.count = h('p', { class: 'muted', id: 'worklist-count', 'data-testid': 'worklist-count', 'aria-live': 'polite' }, 'Loading…');
     this.list = h('ol', { class: 'worklist', id: 'worklist', 'data-testid': 'worklist', 'aria-label': 'Studies by urgency' });
     this.error = h('p', { class: 'error', role: 'alert', 'data-testid': 'worklist-error', hidden: true });
-    mount(this.container, h('h1', { class: 'visually-compact' }, 'Worklist'), filters, this.error, this.count, this.list);
+    mount(this.container, h('h1', {}, 'Worklist'), filters, this.error, this.count, this.list);
   }
 
   filterChanged() {
@@ -63,6 +63,7 @@ export class Worklist {
     sessionStorage.setItem(FILTER_KEY, JSON.stringify(this.filters));
     this.selected = 0;
     this.studies = [];  // a new filter starts at the top
+    this.lastJson = null;
     this.load();
   }
 
@@ -94,6 +95,10 @@ export class Worklist {
         studies = (await getJson(this.query(this.filters.group))).studies || [];
       }
       if (generation !== this.generation) return;
+      const json = JSON.stringify(studies);
+      this.error.hidden = true;
+      if (json === this.lastJson) return;  // nothing changed: leave the DOM (and focus) alone
+      this.lastJson = json;
       this.studies = studies;
       const idx = keepKey ? studies.findIndex((s) => s.key === keepKey) : -1;
       this.selected = idx >= 0 ? idx : Math.min(this.selected, Math.max(0, studies.length - 1));
@@ -114,7 +119,7 @@ export class Worklist {
     this.count.textContent = n === 0
       ? (this.filters.group === 'mine' ? 'No studies alerting your groups. Choose “All groups” to see every study.' : 'No studies match.')
       : `${n} ${n === 1 ? 'study' : 'studies'}, most urgent first`;
-    mount(this.list, this.studies.map((s, i) => h('li', {}, this.row(s, i))));
+    keepingFocus(this.list, () => mount(this.list, this.studies.map((s, i) => h('li', {}, this.row(s, i)))));
   }
 
   row(s, i) {
@@ -124,7 +129,7 @@ export class Worklist {
     const report = s.report_status || 'none';
     const current = i === this.selected;
     return h('button', {
-      type: 'button', class: 'row', 'data-testid': 'worklist-row', 'data-key': s.key,
+      type: 'button', class: 'row', id: `study-row-${s.key}`, 'data-testid': 'worklist-row', 'data-key': s.key,
       'data-report-status': report, 'data-state': s.state || '',
       'data-priority': alert ? alert.priority : '', 'aria-current': current ? 'true' : 'false',
       'aria-label': `${s.description || s.modality}: urgency ${s.urgency ?? 'unknown'}, ${labels.length ? labels.join(', ') : words(s.decision || s.state)}, report ${report}`,
