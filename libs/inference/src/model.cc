@@ -1,5 +1,6 @@
-// The only translation unit of Parallax that includes LibTorch: keep it that
-// way (compile time), and keep torch types out of every header.
+// One of the two translation units of Parallax that include LibTorch (with
+// registration.cc): keep it that way (compile time), and keep torch types out
+// of every header.
 #include "parallax/inference/model.h"
 
 #include <algorithm>
