@@ -33,6 +33,7 @@
 
 #include "parallax/inference/registration.h"
 #include "parallax/phantom/follow_up.h"
+#include "phantom_volumes.h"
 
 namespace {
 
@@ -42,60 +43,13 @@ using parallax::inference::TransformKind;
 using parallax::inference::Volume;
 namespace phantom = parallax::phantom;
 
-// A phantom study's first series placed as the study writer places it
-// (rigid_shift.h); the same helper as libs/inference/tests/registration_test.cc.
-Volume VolumeOf(const phantom::Study& study) {
-  const phantom::Series& series = study.series.at(0);
-  const phantom::Image& first = series.images.at(0);
-  Volume v;
-  v.nx = first.columns;
-  v.ny = first.rows;
-  v.nz = static_cast<int>(series.images.size());
-  const double sr = first.pixel_spacing_mm[0], sc = first.pixel_spacing_mm[1];
-  v.spacing_mm = {sc, sr, series.info.slice_spacing_mm > 0 ? series.info.slice_spacing_mm : 1.0};
-  if (v.nz == 1) {
-    v.origin_mm = {(0.5 - v.nx / 2.0) * sc, (0.5 - v.ny / 2.0) * sr, 0};
-  } else {
-    const int k0 = first.slice_index >= 0 ? first.slice_index : 0;
-    v.origin_mm = {-v.nx / 2.0 * sc, -v.ny / 2.0 * sr, k0 * v.spacing_mm[2]};
-  }
-  v.voxels.reserve(static_cast<size_t>(v.nx) * v.ny * v.nz);
-  for (const phantom::Image& image : series.images) {
-    for (int16_t p : image.pixels) v.voxels.push_back(static_cast<float>(p));
-  }
-  return v;
-}
+using parallax::inference::testing::VolumeOf;
 
-// Mean and max distance, over foreground voxel centres of the current
-// image (every 8th column and row; films: the central 80%), between where
-// the truth and the estimate send them.
+// Mean and max distance, over points of the patient in the current image,
+// between where the truth and the estimate send them.
 std::pair<double, double> ErrorMm(const Volume& v, const phantom::RigidShift& truth, const Matrix4& m) {
-  std::vector<float> sorted = v.voxels;
-  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() * 99 / 100, sorted.end());
-  const float p99 = sorted[sorted.size() * 99 / 100];
-  const float lo = *std::min_element(v.voxels.begin(), v.voxels.end());
-  const float threshold = lo + 0.15f * (p99 - lo);
-  double sum = 0, max = 0;
-  size_t n = 0;
-  for (int k = 0; k < v.nz; ++k) {
-    for (int j = 0; j < v.ny; j += 8) {
-      for (int i = 0; i < v.nx; i += 8) {
-        if (v.IsFilm()) {
-          if (i < v.nx / 10 || i > v.nx * 9 / 10 || j < v.ny / 10 || j > v.ny * 9 / 10) continue;
-        } else if (v.voxels[(static_cast<size_t>(k) * v.ny + j) * v.nx + i] < threshold) {
-          continue;
-        }
-        const auto p = v.PointOf(i, j, k);
-        const auto t = truth.Invert(p);
-        const auto q = parallax::inference::TransformPoint(m, p);
-        const double d = std::hypot(t[0] - q[0], t[1] - q[1], t[2] - q[2]);
-        sum += d;
-        max = std::max(max, d);
-        ++n;
-      }
-    }
-  }
-  return {n ? sum / static_cast<double>(n) : 0, max};
+  const auto e = parallax::inference::testing::ErrorAt(truth, m, parallax::inference::testing::PatientPoints(v));
+  return {e.mean_mm, e.max_mm};
 }
 
 double Median(std::vector<double> v) {

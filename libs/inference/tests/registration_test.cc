@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include "parallax/phantom/follow_up.h"
+#include "phantom_volumes.h"
 
 namespace {
 
@@ -26,81 +27,17 @@ using parallax::inference::TransformPoint;
 using parallax::inference::Volume;
 namespace phantom = parallax::phantom;
 
-// A phantom study's first series as the study writer places it
-// (rigid_shift.h): volumes at ((i - n/2) s, (j - n/2) s, k * slice spacing)
-// in patient mm; films at ((c + 0.5 - n/2) s, (r + 0.5 - n/2) s) in
-// detector mm.
-Volume VolumeOf(const phantom::Study& study) {
-  const phantom::Series& series = study.series.at(0);
-  const phantom::Image& first = series.images.at(0);
-  Volume v;
-  v.nx = first.columns;
-  v.ny = first.rows;
-  v.nz = static_cast<int>(series.images.size());
-  const double sr = first.pixel_spacing_mm[0], sc = first.pixel_spacing_mm[1];
-  v.spacing_mm = {sc, sr, series.info.slice_spacing_mm > 0 ? series.info.slice_spacing_mm : 1.0};
-  if (v.nz == 1) {
-    v.origin_mm = {(0.5 - v.nx / 2.0) * sc, (0.5 - v.ny / 2.0) * sr, 0};
-  } else {
-    const int k0 = first.slice_index >= 0 ? first.slice_index : 0;
-    v.origin_mm = {-v.nx / 2.0 * sc, -v.ny / 2.0 * sr, k0 * v.spacing_mm[2]};
-  }
-  v.voxels.reserve(static_cast<size_t>(v.nx) * v.ny * v.nz);
-  for (const phantom::Image& image : series.images) {
-    for (int16_t p : image.pixels) v.voxels.push_back(static_cast<float>(p));
-  }
-  return v;
-}
+using Error = parallax::inference::testing::RegistrationError;
+using parallax::inference::testing::PatientPoints;
+using parallax::inference::testing::VolumeOf;
 
-// Points of the patient in the current image: foreground voxel centres on a
-// coarse lattice (every 8th column and row of each slice) for volumes, the
-// central 80% of a film on the same lattice (a chest fills the film).
-std::vector<std::array<double, 3>> PatientPoints(const Volume& v) {
-  std::vector<float> sorted = v.voxels;
-  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() * 99 / 100, sorted.end());
-  const float p99 = sorted[sorted.size() * 99 / 100];
-  const float lo = *std::min_element(v.voxels.begin(), v.voxels.end());
-  const float threshold = lo + 0.15f * (p99 - lo);
-  std::vector<std::array<double, 3>> points;
-  for (int k = 0; k < v.nz; ++k) {
-    for (int j = 0; j < v.ny; j += 8) {
-      for (int i = 0; i < v.nx; i += 8) {
-        if (v.IsFilm()) {
-          if (i < v.nx / 10 || i > v.nx * 9 / 10 || j < v.ny / 10 || j > v.ny * 9 / 10) continue;
-        } else if (v.voxels[(static_cast<size_t>(k) * v.ny + j) * v.nx + i] < threshold) {
-          continue;
-        }
-        points.push_back(v.PointOf(i, j, k));
-      }
-    }
-  }
-  return points;
-}
-
-struct Error {
-  double mean = 0, max = 0;
-};
-
-// Distance between where the truth and the estimate send each point.
 Error RegistrationError(const phantom::RigidShift& truth, const Matrix4& current_to_prior,
                         const std::vector<std::array<double, 3>>& points) {
-  Error e;
-  for (const auto& p : points) {
-    const auto t = truth.Invert(p);
-    const auto q = TransformPoint(current_to_prior, p);
-    const double d =
-        std::sqrt((t[0] - q[0]) * (t[0] - q[0]) + (t[1] - q[1]) * (t[1] - q[1]) + (t[2] - q[2]) * (t[2] - q[2]));
-    e.mean += d;
-    e.max = std::max(e.max, d);
-  }
-  if (!points.empty()) e.mean /= static_cast<double>(points.size());
-  return e;
+  return parallax::inference::testing::ErrorAt(truth, current_to_prior, points);
 }
 
-// The error of doing nothing (the identity), for scale.
 Error UnregisteredError(const phantom::RigidShift& truth, const std::vector<std::array<double, 3>>& points) {
-  Matrix4 identity{{{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}}};
-  return RegistrationError(truth, identity, points);
+  return parallax::inference::testing::UnregisteredErrorAt(truth, points);
 }
 
 struct PairRun {
@@ -129,7 +66,7 @@ PairRun RegisterPair(const std::string& kind, uint64_t seed, phantom::Change cha
       "%5.2f mm | after mean %5.2f max %5.2f mm | NCC %.4f -> %.4f, residual %.4f, %d iterations%s\n",
       kind.c_str(), static_cast<unsigned long long>(seed), phantom::ChangeName(change), s.translation_mm[0],
       s.translation_mm[1], s.translation_mm[2], s.rotation_deg[0], s.rotation_deg[1], s.rotation_deg[2],
-      run.before.mean, run.before.max, run.after.mean, run.after.max, result->ncc_before, result->ncc_after,
+      run.before.mean_mm, run.before.max_mm, run.after.mean_mm, run.after.max_mm, result->ncc_before, result->ncc_after,
       result->residual, result->iterations, result->converged ? "" : " (not converged)");
   std::printf("    estimated parameters:");
   for (double x : result->parameters) std::printf(" %6.2f", x);
@@ -148,13 +85,13 @@ void RegisterKind(const std::string& kind, int pairs, double goal_mean_mm, doubl
   for (int i = 0; i < pairs; ++i) {
     const uint64_t seed = 11 + static_cast<uint64_t>(i);
     const PairRun run = RegisterPair(kind, seed, kChanges[i % 5]);
-    CHECK(run.after.mean <= goal_mean_mm);
-    CHECK(run.after.max <= goal_max_mm);
-    CHECK(run.after.mean < run.before.mean);
+    CHECK(run.after.mean_mm <= goal_mean_mm);
+    CHECK(run.after.max_mm <= goal_max_mm);
+    CHECK(run.after.mean_mm < run.before.mean_mm);
     CHECK(run.result.ncc_after > run.result.ncc_before);
-    worst_mean = std::max(worst_mean, run.after.mean);
-    worst_max = std::max(worst_max, run.after.max);
-    sum_mean += run.after.mean;
+    worst_mean = std::max(worst_mean, run.after.mean_mm);
+    worst_max = std::max(worst_max, run.after.max_mm);
+    sum_mean += run.after.mean_mm;
   }
   std::printf("%-10s %d pairs: mean error %.2f mm (worst pair's mean %.2f), worst point %.2f mm\n", kind.c_str(), pairs,
               sum_mean / pairs, worst_mean, worst_max);
@@ -195,17 +132,17 @@ TEST_CASE("a head CT pair moved well beyond the default motion still registers w
   std::printf(
       "head_ct seed 31, moved 15 mm and about 8 degrees: error before mean %.2f max %.2f mm, after mean %.2f max %.2f "
       "mm\n",
-      before.mean, before.max, after.mean, after.max);
-  CHECK(after.mean <= 2.0);
-  CHECK(after.max <= 2.0);
+      before.mean_mm, before.max_mm, after.mean_mm, after.max_mm);
+  CHECK(after.mean_mm <= 2.0);
+  CHECK(after.max_mm <= 2.0);
 }
 
 TEST_CASE("rigid then affine registration of a head CT pair stays within 2 mm", "[registration]") {
   RegistrationOptions o;
   o.transform = TransformKind::kRigidThenAffine;
   const PairRun run = RegisterPair("head_ct", 21, phantom::Change::kNew, o);
-  CHECK(run.after.mean <= 2.0);
-  CHECK(run.after.max <= 2.0);
+  CHECK(run.after.mean_mm <= 2.0);
+  CHECK(run.after.max_mm <= 2.0);
 }
 
 TEST_CASE("a study registered to itself gives the identity", "[registration]") {
@@ -219,8 +156,8 @@ TEST_CASE("a study registered to itself gives the identity", "[registration]") {
   REQUIRE(result.ok());
   const auto points = PatientPoints(v);
   const Error e = RegistrationError(phantom::RigidShift{}, result->current_to_prior, points);
-  std::printf("identity pair: mean %.3f max %.3f mm, NCC %.5f\n", e.mean, e.max, result->ncc_after);
-  CHECK(e.max < 0.5);
+  std::printf("identity pair: mean %.3f max %.3f mm, NCC %.5f\n", e.mean_mm, e.max_mm, result->ncc_after);
+  CHECK(e.max_mm < 0.5);
   CHECK(result->ncc_after > 0.999);
   CHECK(result->residual < 0.001);
 }
