@@ -38,6 +38,7 @@
 #include "parallax/dicom/uid.h"
 #include "parallax/phantom/phantom.h"
 #include "parallax/testing/environment.h"
+#include "parallax/testing/private_orthanc.h"
 #include "parallax/testing/temp_dir.h"
 
 namespace dicom = parallax::dicom;
@@ -49,23 +50,6 @@ namespace {
 constexpr char kPatientA[] = "PX-QR-A";
 constexpr char kPatientB[] = "PX-QR-B";
 constexpr char kOurAe[] = "PARALLAX";
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-CommandResult Run(const std::string& command) {
-  CommandResult r;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return r;
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) r.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -102,36 +86,24 @@ bool RewriteAsRle(const std::string& path) {
 
 // A private Orthanc for one test, stopped by the destructor. It knows our AE
 // title as a modality (needed for C-FIND/C-GET and as C-MOVE destination).
-class PrivateOrthanc {
+class QrOrthanc {
  public:
-  PrivateOrthanc(const std::string& workdir, int our_scp_port, bool check_called_ae = false)
-      : script_(parallax::testing::SourceDir() + "/scripts/lib/orthanc.sh"), workdir_(workdir) {
-    http_port_ = parallax::testing::FreeTcpPort();
-    dicom_port_ = parallax::testing::FreeTcpPort();
-    const std::string fragment = workdir + "-fragment.json";
-    std::ofstream(fragment) << R"({"DicomModalities": {"parallax": [")" << kOurAe << R"(", "127.0.0.1", )"
-                            << our_scp_port << R"(]}, "DicomCheckCalledAet": )"
-                            << (check_called_ae ? "true" : "false") << "}";
-    auto started = Run(script_ + " start " + workdir_ + " " + std::to_string(http_port_) + " " +
-                       std::to_string(dicom_port_) + " " + fragment);
-    INFO(started.output);
-    REQUIRE(started.exit_code == 0);
-    running_ = true;
+  QrOrthanc(const std::string& workdir, int our_scp_port, bool check_called_ae = false) {
+    std::string error;
+    orthanc_ = parallax::testing::PrivateOrthanc::Start(
+        workdir,
+        std::string(R"({"DicomModalities": {"parallax": [")") + kOurAe + R"(", "127.0.0.1", )" +
+            std::to_string(our_scp_port) + R"(]}, "DicomCheckCalledAet": )" + (check_called_ae ? "true" : "false") +
+            "}",
+        &error);
+    INFO(error);
+    REQUIRE(orthanc_ != nullptr);
   }
-  ~PrivateOrthanc() { Stop(); }
-  void Stop() {
-    if (running_) Run(script_ + " stop " + workdir_);
-    running_ = false;
-  }
-  int dicom_port() const { return dicom_port_; }
-  std::string LogTail() const { return Run("tail -n 30 " + workdir_ + "/orthanc.log").output; }
+  int dicom_port() const { return orthanc_->dicom_port(); }
+  std::string LogTail() const { return orthanc_->LogTail(); }
 
  private:
-  std::string script_;
-  std::string workdir_;
-  int http_port_ = 0;
-  int dicom_port_ = 0;
-  bool running_ = false;
+  std::unique_ptr<parallax::testing::PrivateOrthanc> orthanc_;
 };
 
 // A small phantom study of one series: `count` images of 32x32.
@@ -244,7 +216,7 @@ struct PacsWithPriors {
 
   parallax::testing::TempDir dir;
   int scp_port;
-  PrivateOrthanc orthanc;
+  QrOrthanc orthanc;
   dicom::StoreDestination pacs;
   dicom::QueryRetrieveOptions options;
   std::map<std::string, StoredStudy> studies;

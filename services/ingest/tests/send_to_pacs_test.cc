@@ -22,6 +22,7 @@
 #include "parallax/phantom/chest_xray.h"
 #include "parallax/rpc/rpc_server.h"
 #include "parallax/testing/environment.h"
+#include "parallax/testing/private_orthanc.h"
 #include "parallax/testing/temp_dir.h"
 
 using parallax::ingest::testing::Run;
@@ -37,52 +38,24 @@ std::string ReadAll(const std::string& path) {
   return ss.str();
 }
 
-// A private Orthanc for one test, stopped by the destructor.
-class PrivateOrthanc {
- public:
-  PrivateOrthanc(const std::string& workdir, const std::string& fragment_json)
-      : script_(parallax::testing::SourceDir() + "/scripts/lib/orthanc.sh"), workdir_(workdir) {
-    http_port_ = parallax::testing::FreeTcpPort();
-    dicom_port_ = parallax::testing::FreeTcpPort();
-    const std::string fragment = workdir + "-fragment.json";
-    std::ofstream(fragment) << fragment_json;
-    auto started = Run(script_ + " start " + workdir_ + " " + std::to_string(http_port_) + " " +
-                       std::to_string(dicom_port_) + " " + fragment);
-    INFO(started.output);
-    REQUIRE(started.exit_code == 0);
-    running_ = true;
-  }
-  ~PrivateOrthanc() { Stop(); }
-  void Stop() {
-    if (running_) Run(script_ + " stop " + workdir_);
-    running_ = false;
-  }
-  int dicom_port() const { return dicom_port_; }
-  std::string base() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
+// A private Orthanc for one test (the PACS), stopped by the destructor.
+std::unique_ptr<parallax::testing::PrivateOrthanc> StartOrthanc(const std::string& workdir,
+                                                                const std::string& config_json) {
+  std::string error;
+  auto orthanc = parallax::testing::PrivateOrthanc::Start(workdir, config_json, &error);
+  INFO(error);
+  REQUIRE(orthanc != nullptr);
+  return orthanc;
+}
 
-  // Orthanc's id of the instance with this SOP Instance UID; empty when it has none.
-  std::string Lookup(const std::string& sop_instance_uid) const {
-    auto found = Run("curl -sf -X POST --data '" + sop_instance_uid + "' " + base() + "/tools/lookup");
-    if (found.exit_code != 0) return {};
-    for (const auto& entry : nlohmann::json::parse(found.output)) {
-      if (entry.value("Type", "") == "Instance") return entry.value("ID", "");
-    }
-    return {};
-  }
-  std::string Get(const std::string& path) const {
-    auto r = Run("curl -sf " + base() + path);
-    INFO(r.output);
-    REQUIRE(r.exit_code == 0);
-    return r.output;
-  }
-
- private:
-  std::string script_;
-  std::string workdir_;
-  int http_port_ = 0;
-  int dicom_port_ = 0;
-  bool running_ = false;
-};
+// GET of an Orthanc REST path; the test fails when it does not answer.
+std::string Get(const parallax::testing::PrivateOrthanc& orthanc, const std::string& path) {
+  bool ok = false;
+  std::string body = orthanc.Get(path, &ok);
+  INFO(path);
+  REQUIRE(ok);
+  return body;
+}
 
 // Ingest's gRPC service with the given PACS settings on an in-process server.
 struct IngestEndpoint {
@@ -186,7 +159,8 @@ TEST_CASE("SendToPacs stores the SR and its heatmap in Orthanc and a resend stil
   parallax::testing::TempDir dir;
   // This Orthanc refuses deflated transfer syntax, so the deflated object
   // below must fall back to explicit little endian.
-  PrivateOrthanc orthanc((dir.path() / "orthanc").string(), R"({"DeflatedTransferSyntaxAccepted": false})");
+  auto pacs = StartOrthanc((dir.path() / "orthanc").string(), R"({"DeflatedTransferSyntaxAccepted": false})");
+  const parallax::testing::PrivateOrthanc& orthanc = *pacs;
   IngestEndpoint ingest(Settings(orthanc.dicom_port()));
   const Results results = MakeResults(dir);
 
@@ -221,13 +195,13 @@ TEST_CASE("SendToPacs stores the SR and its heatmap in Orthanc and a resend stil
   CHECK_FALSE(orthanc.Lookup(results.heatmap.sop_instance_uid).empty());
   const std::string deflated_id = orthanc.Lookup(deflated_header->sop_instance_uid);
   REQUIRE_FALSE(deflated_id.empty());
-  const auto tags = nlohmann::json::parse(orthanc.Get("/instances/" + sr_id + "/simplified-tags"));
+  const auto tags = nlohmann::json::parse(Get(orthanc, "/instances/" + sr_id + "/simplified-tags"));
   CHECK(tags.value("SOPClassUID", "") == dicom::kComprehensive3DSrStorage);
   CHECK(tags.value("StudyInstanceUID", "") == results.report.study_instance_uid);
   CHECK(tags.value("Modality", "") == "SR");
-  CHECK(orthanc.Get("/instances/" + deflated_id + "/metadata/TransferSyntax") == "1.2.840.10008.1.2.1");
-  CHECK(orthanc.Get("/instances/" + sr_id + "/metadata/RemoteAET") == "PARALLAX");
-  const auto instances = nlohmann::json::parse(orthanc.Get("/instances"));
+  CHECK(Get(orthanc, "/instances/" + deflated_id + "/metadata/TransferSyntax") == "1.2.840.10008.1.2.1");
+  CHECK(Get(orthanc, "/instances/" + sr_id + "/metadata/RemoteAET") == "PARALLAX");
+  const auto instances = nlohmann::json::parse(Get(orthanc, "/instances"));
   CHECK(instances.size() == 3);
 
   // A resend is a duplicate: still success, still one copy.
@@ -237,14 +211,15 @@ TEST_CASE("SendToPacs stores the SR and its heatmap in Orthanc and a resend stil
   REQUIRE(status.ok());
   REQUIRE(again.results_size() == 1);
   CHECK(again.results(0).dicom_status() == 0);
-  CHECK(nlohmann::json::parse(orthanc.Get("/instances")).size() == 3);
+  CHECK(nlohmann::json::parse(Get(orthanc, "/instances")).size() == 3);
 }
 
 TEST_CASE("SendToPacs answers per object for a refused SOP class, is UNAVAILABLE when the PACS is down, and "
           "refuses unknown destinations and non-DICOM blobs",
           "[ingest][pacs]") {
   parallax::testing::TempDir dir;
-  PrivateOrthanc orthanc((dir.path() / "orthanc").string(), R"({"UnknownSopClassAccepted": false})");
+  auto pacs = StartOrthanc((dir.path() / "orthanc").string(), R"({"UnknownSopClassAccepted": false})");
+  parallax::testing::PrivateOrthanc& orthanc = *pacs;
   IngestEndpoint ingest(Settings(orthanc.dicom_port()));
   const Results results = MakeResults(dir);
 
