@@ -35,6 +35,18 @@ absl::Status LoadIngestConfig(const std::string& path, IngestConfig* c) {
   s.Field("pacs_connect_timeout_seconds", &c->pacs_connect_timeout_seconds, "TCP connect timeout to the PACS");
   s.Field("pacs_dimse_timeout_seconds", &c->pacs_dimse_timeout_seconds,
           "association and C-STORE response timeout with the PACS");
+  s.Field("prior_pacs", &c->prior_pacs,
+          "pacs_destinations name searched for prior studies (C-FIND, C-GET); empty = local priors only");
+  s.Field("prior_calling_ae_title", &c->prior_calling_ae_title,
+          "our AE title towards the prior PACS; empty = ae_title");
+  s.Field("prior_pacs_connect_timeout_seconds", &c->prior_pacs_connect_timeout_seconds,
+          "TCP connect timeout to the prior PACS");
+  s.Field("prior_pacs_query_timeout_seconds", &c->prior_pacs_query_timeout_seconds,
+          "association and C-FIND response timeout with the prior PACS");
+  s.Field("prior_pacs_query_budget_seconds", &c->prior_pacs_query_budget_seconds,
+          "time for the whole PACS query phase of one FindPriorStudies call");
+  s.Field("prior_pacs_retrieve_timeout_seconds", &c->prior_pacs_retrieve_timeout_seconds,
+          "timeout of each C-GET message when retrieving a prior");
   s.Field("grpc_address", &c->grpc_address, "Ingest gRPC host:port");
   s.Field("metrics_address", &c->metrics_address, "Prometheus metrics host:port");
   s.Field("log_level", &c->log_level, "debug | info | warning | error");
@@ -67,6 +79,37 @@ absl::Status ValidateIngestConfig(const IngestConfig& c) {
   return absl::OkStatus();
 }
 
+namespace {
+
+absl::StatusOr<PriorPacsSettings> PriorSettingsFrom(const IngestConfig& c,
+                                                    const std::vector<dicom::StoreDestination>& destinations) {
+  auto bad = [](const std::string& what) { return absl::InvalidArgumentError("config: " + what); };
+  if (c.prior_pacs_connect_timeout_seconds < 1) return bad("prior_pacs_connect_timeout_seconds must be at least 1");
+  if (c.prior_pacs_query_timeout_seconds < 1) return bad("prior_pacs_query_timeout_seconds must be at least 1");
+  if (c.prior_pacs_query_budget_seconds < 1) return bad("prior_pacs_query_budget_seconds must be at least 1");
+  if (c.prior_pacs_retrieve_timeout_seconds < 1) return bad("prior_pacs_retrieve_timeout_seconds must be at least 1");
+  if (c.prior_calling_ae_title.size() > 16) return bad("prior_calling_ae_title must be at most 16 characters");
+  PriorPacsSettings out;
+  out.query.calling_ae_title = c.prior_calling_ae_title.empty() ? c.ae_title : c.prior_calling_ae_title;
+  out.query.connect_timeout_seconds = c.prior_pacs_connect_timeout_seconds;
+  out.query.acse_timeout_seconds = c.prior_pacs_query_timeout_seconds;
+  out.query.dimse_timeout_seconds = c.prior_pacs_query_timeout_seconds;
+  out.retrieve = out.query;
+  out.retrieve.dimse_timeout_seconds = c.prior_pacs_retrieve_timeout_seconds;
+  out.query_budget = std::chrono::seconds(c.prior_pacs_query_budget_seconds);
+  if (c.prior_pacs.empty()) return out;
+  for (const dicom::StoreDestination& d : destinations) {
+    if (d.name == c.prior_pacs) {
+      out.enabled = true;
+      out.pacs = d;
+      return out;
+    }
+  }
+  return bad("prior_pacs '" + c.prior_pacs + "' is not one of pacs_destinations");
+}
+
+}  // namespace
+
 absl::StatusOr<PacsSettings> PacsSettingsFromConfig(const IngestConfig& c) {
   auto bad = [](const std::string& what) { return absl::InvalidArgumentError("config: " + what); };
   PacsSettings out;
@@ -92,7 +135,16 @@ absl::StatusOr<PacsSettings> PacsSettingsFromConfig(const IngestConfig& c) {
   out.scu.connect_timeout_seconds = c.pacs_connect_timeout_seconds;
   out.scu.acse_timeout_seconds = c.pacs_dimse_timeout_seconds;
   out.scu.dimse_timeout_seconds = c.pacs_dimse_timeout_seconds;
+  absl::StatusOr<PriorPacsSettings> priors = PriorSettingsFrom(c, out.destinations);
+  if (!priors.ok()) return priors.status();
+  out.priors = *std::move(priors);
   return out;
+}
+
+absl::StatusOr<PriorPacsSettings> PriorPacsSettingsFromConfig(const IngestConfig& c) {
+  absl::StatusOr<PacsSettings> pacs = PacsSettingsFromConfig(c);
+  if (!pacs.ok()) return pacs.status();
+  return pacs->priors;
 }
 
 }  // namespace parallax::ingest

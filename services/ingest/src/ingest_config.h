@@ -10,6 +10,7 @@
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
 
+#include "parallax/dicom/query_retrieve.h"
 #include "parallax/dicom/store_scu.h"
 
 namespace parallax::ingest {
@@ -48,6 +49,13 @@ struct IngestConfig {
   std::string default_pacs;                          // destination used when a request names none; empty = the only one
   int pacs_connect_timeout_seconds = 10;             // TCP connect to the PACS
   int pacs_dimse_timeout_seconds = 60;               // association negotiation and each C-STORE response
+  // Prior studies (FindPriorStudies): C-FIND and C-GET towards one PACS
+  std::string prior_pacs;                            // a pacs_destinations name; empty = local priors only
+  std::string prior_calling_ae_title;                // our AE title towards it (the PACS must know it); empty = ae_title
+  int prior_pacs_connect_timeout_seconds = 3;        // TCP connect to the prior PACS
+  int prior_pacs_query_timeout_seconds = 10;         // association answer and each C-FIND response
+  int prior_pacs_query_budget_seconds = 20;          // the whole PACS query phase of one call; later look-ups are skipped
+  int prior_pacs_retrieve_timeout_seconds = 30;      // each C-GET message (progress, C-STORE sub-operation)
   // Service endpoints
   std::string grpc_address = "127.0.0.1:50051";      // Ingest gRPC (GetStudy, ReadInstance)
   std::string metrics_address = "127.0.0.1:9101";    // Prometheus /metrics
@@ -61,17 +69,33 @@ absl::Status LoadIngestConfig(const std::string& path, IngestConfig* config);
 // Checks ranges and required values. INVALID_ARGUMENT naming the key.
 absl::Status ValidateIngestConfig(const IngestConfig& config);
 
+// Where FindPriorStudies looks for priors on a PACS, from the config.
+struct PriorPacsSettings {
+  bool enabled = false;                    // prior_pacs is set
+  dicom::StoreDestination pacs;            // the pacs_destinations entry prior_pacs names
+  dicom::QueryRetrieveOptions query;       // C-FIND: calling AE, connect, association and response timeouts
+  dicom::QueryRetrieveOptions retrieve;    // C-GET: the same, with the retrieve timeout per message
+  std::chrono::seconds query_budget{20};   // the whole PACS query phase of one call
+};
+
 // Where SendToPacs may send, from the config: the parsed destinations, the
-// default one, and the SCU options (calling AE title = ae_title).
+// default one, and the SCU options (calling AE title = ae_title); and where
+// FindPriorStudies looks for priors.
 struct PacsSettings {
   std::vector<dicom::StoreDestination> destinations;
   std::string default_destination;  // a name in `destinations`; empty when there are none
   dicom::StoreScuOptions scu;
+  PriorPacsSettings priors;         // disabled when prior_pacs is empty
 };
 
 // INVALID_ARGUMENT naming the key when a destination is malformed, two share
 // a name, or default_pacs names none of them (or is empty while there are
-// several).
+// several), or as PriorPacsSettingsFromConfig.
 absl::StatusOr<PacsSettings> PacsSettingsFromConfig(const IngestConfig& config);
+
+// INVALID_ARGUMENT naming the key when prior_pacs names no pacs_destinations
+// entry, prior_calling_ae_title is longer than 16 characters, or a timeout
+// is below 1 second. Disabled (OK) when prior_pacs is empty.
+absl::StatusOr<PriorPacsSettings> PriorPacsSettingsFromConfig(const IngestConfig& config);
 
 }  // namespace parallax::ingest

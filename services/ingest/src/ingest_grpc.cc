@@ -93,4 +93,30 @@ grpc::Status IngestGrpc::SendToPacs(grpc::ServerContext*, const ingest::v1::Send
   return grpc::Status::OK;
 }
 
+grpc::Status IngestGrpc::FindPriorStudies(grpc::ServerContext*, const ingest::v1::FindPriorStudiesRequest* request,
+                                          ingest::v1::FindPriorStudiesResponse* response) {
+  PriorSearch search;
+  search.study_instance_uid = request->study_instance_uid();
+  search.max_results = request->max_results();
+  search.lookback_days = request->lookback_days();
+  search.retrieve = request->retrieve();
+  absl::StatusOr<PriorSearchResult> found = priors_->Find(search);
+  if (!found.ok()) return status::ToGrpc(found.status());
+  for (const Prior& p : found->priors) {
+    ingest::v1::PriorStudy* out = response->add_priors();
+    out->set_study_instance_uid(p.study_instance_uid);
+    out->set_study_date(p.study_date);
+    for (const std::string& m : p.modalities) out->add_modalities(m);
+    for (const std::string& b : p.body_parts) out->add_body_parts(b);
+    out->set_source(p.source == PriorSource::kLocal ? ingest::v1::PRIOR_STUDY_SOURCE_LOCAL
+                                                    : ingest::v1::PRIOR_STUDY_SOURCE_PACS);
+    out->set_held_locally(p.held_locally);
+    out->set_instance_count(p.instance_count);
+    out->set_interval_days(p.interval_days);
+  }
+  response->set_pacs_consulted(found->pacs_consulted);
+  response->set_pacs_note(found->pacs_note);
+  return grpc::Status::OK;
+}
+
 }  // namespace parallax::ingest

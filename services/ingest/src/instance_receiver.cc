@@ -125,9 +125,33 @@ StoreOutcome InstanceReceiver::StoreBytes(std::string_view part10, const std::st
   return outcome;
 }
 
+absl::Status InstanceReceiver::StoreRetrieved(std::string_view part10, const std::string& expected_study_uid,
+                                              const std::string& sop_instance_uid, const std::string& from_ae) {
+  auto header = dicom::ReadInstanceHeaderFromBuffer(part10.data(), part10.size());
+  absl::Status st = header.ok() ? absl::OkStatus() : ClassifyHeaderError(header.status());
+  if (st.ok() && header->study_instance_uid != expected_study_uid) {
+    st = absl::InvalidArgumentError("the PACS sent an instance of another study than the one asked for");
+  } else if (st.ok() && header->sop_instance_uid != sop_instance_uid) {
+    st = absl::InvalidArgumentError("the data set's SOP Instance UID differs from the one the PACS announced");
+  } else if (st.ok() && !dicom::IsAcceptedStorageSopClass(header->sop_class_uid)) {
+    st = absl::UnimplementedError("SOP class not accepted: " + header->sop_class_uid);
+  }
+  if (st.ok()) st = store_->CheckCapacity();
+  if (!st.ok()) {
+    metrics_->Rejected(kSourceCGet, ReasonOf(st));
+    log::Warning("retrieved instance refused", {{"source", kSourceCGet}, {"error", std::string(st.message())}});
+    return st;
+  }
+  auto staging = store_->WriteStaging(part10, header->sop_instance_uid);
+  if (!staging.ok()) return staging.status();
+  bool duplicate = false;
+  return Persist(*header, kSourceCGet, from_ae, *staging, static_cast<int64_t>(part10.size()), &duplicate,
+                 kStudyOriginPriorRetrieval);
+}
+
 absl::Status InstanceReceiver::Persist(const dicom::InstanceHeader& header, const std::string& source,
                                        const std::string& calling_ae, const std::string& staging_path,
-                                       int64_t size_bytes, bool* duplicate) {
+                                       int64_t size_bytes, bool* duplicate, const std::string& study_origin) {
   const auto started = std::chrono::steady_clock::now();
   const std::string& sop = header.sop_instance_uid;
   std::lock_guard lock(StripeFor(sop));
@@ -162,7 +186,7 @@ absl::Status InstanceReceiver::Persist(const dicom::InstanceHeader& header, cons
   const auto t_durable = std::chrono::steady_clock::now();
 
   // Then the index row; only after its commit is Success answered.
-  auto added = index_->Add(header, IndexedInstance{*relative, size_bytes, source, calling_ae});
+  auto added = index_->Add(header, IndexedInstance{*relative, size_bytes, source, calling_ae}, study_origin);
   if (!added.ok()) {
     // The file stays in place, unindexed; the sender's retry finds it, sees
     // it is not indexed, replaces it and indexes it.

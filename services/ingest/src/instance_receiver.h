@@ -47,6 +47,15 @@ class InstanceReceiver : public dicom::StoreHandler {
   // 0122), RESOURCE_EXHAUSTED (store full), UNAVAILABLE (index down).
   StoreOutcome StoreBytes(std::string_view part10, const std::string& expected_study_uid);
 
+  // An instance ingest fetched itself from `from_ae` (the C-GET of a prior
+  // study): the same durable path, source "c-get", and a new study row of
+  // origin kStudyOriginPriorRetrieval (never handed to triage). A resend is
+  // OK. INVALID_ARGUMENT when the data set is not of `expected_study_uid` or
+  // its SOP Instance UID is not `sop_instance_uid` (what the PACS announced);
+  // other errors as StoreBytes.
+  absl::Status StoreRetrieved(std::string_view part10, const std::string& expected_study_uid,
+                              const std::string& sop_instance_uid, const std::string& from_ae);
+
   // dicom::StoreHandler
   absl::Status CheckCapacity() override;
   std::string StagingPathFor(const std::string& sop_instance_uid) override;
@@ -60,7 +69,8 @@ class InstanceReceiver : public dicom::StoreHandler {
   // Makes a parsed instance in `staging_path` durable and indexed, or
   // recognises it as a resend. Consumes the staging file.
   absl::Status Persist(const dicom::InstanceHeader& header, const std::string& source, const std::string& calling_ae,
-                       const std::string& staging_path, int64_t size_bytes, bool* duplicate);
+                       const std::string& staging_path, int64_t size_bytes, bool* duplicate,
+                       const std::string& study_origin = kStudyOriginReceived);
   std::mutex& StripeFor(const std::string& sop_instance_uid);
 
   InstanceStore* store_;

@@ -91,6 +91,19 @@ CREATE INDEX triage_outbox_due ON ingest.triage_outbox (next_attempt_at) WHERE s
   return kMigrations;
 }
 
+// Appended after the audit outbox migrations (the end of the list).
+std::vector<store::Migration> PriorMigrations(int first_version) {
+  return {
+      {first_version, "study origin (received or prior_retrieval); studies by patient; c-get instance source", R"sql(
+ALTER TABLE ingest.studies ADD COLUMN origin text NOT NULL DEFAULT 'received'
+  CHECK (origin IN ('received', 'prior_retrieval'));
+CREATE INDEX studies_by_patient ON ingest.studies (patient_id, issuer_of_patient_id);
+ALTER TABLE ingest.instances DROP CONSTRAINT instances_source_check;
+ALTER TABLE ingest.instances ADD CONSTRAINT instances_source_check CHECK (source IN ('dimse', 'stow', 'c-get'));
+)sql"},
+  };
+}
+
 // PostgreSQL array literal for text[] / float8[] parameters.
 std::string ArrayLiteral(const std::vector<double>& values) {
   std::ostringstream out;
@@ -165,6 +178,7 @@ std::vector<store::Migration> IngestMigrations() {
   for (store::Migration& a : audit_client::AuditRecorder::Migrations("ingest", static_cast<int>(m.size()) + 1)) {
     m.push_back(std::move(a));
   }
+  for (store::Migration& p : PriorMigrations(static_cast<int>(m.size()) + 1)) m.push_back(std::move(p));
   return m;
 }
 
@@ -196,7 +210,8 @@ absl::StatusOr<bool> StudyIndex::Contains(const std::string& sop_instance_uid) {
   return !rows->empty();
 }
 
-absl::StatusOr<bool> StudyIndex::Add(const dicom::InstanceHeader& h, const IndexedInstance& stored) {
+absl::StatusOr<bool> StudyIndex::Add(const dicom::InstanceHeader& h, const IndexedInstance& stored,
+                                     const std::string& study_origin) {
   // One statement, so one round trip and its own transaction. The study row
   // is created if new, then share-locked: several adds to one study share the
   // lock, and the stability sweep (FOR UPDATE SKIP LOCKED) passes over a
@@ -207,8 +222,8 @@ absl::StatusOr<bool> StudyIndex::Add(const dicom::InstanceHeader& h, const Index
   static const std::string kSql =
       "WITH new_study AS ("
       "  INSERT INTO ingest.studies (study_uid, patient_id, issuer_of_patient_id, accession_number, study_date,"
-      "    study_time, study_description, referring_physician, requested_priority)"
-      "  VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (study_uid) DO NOTHING RETURNING 1),"
+      "    study_time, study_description, referring_physician, requested_priority, origin)"
+      "  VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$38) ON CONFLICT (study_uid) DO NOTHING RETURNING 1),"
       " locked AS (SELECT 1 FROM ingest.studies WHERE study_uid = $1 FOR SHARE),"
       " new_series AS ("
       "  INSERT INTO ingest.series (series_uid, study_uid, modality, body_part_examined, series_description,"
@@ -235,7 +250,7 @@ absl::StatusOr<bool> StudyIndex::Add(const dicom::InstanceHeader& h, const Index
       ArrayLiteral(h.image_position_patient), ArrayLiteral(h.pixel_spacing), h.slice_thickness, h.rows,
       h.columns, h.number_of_frames, h.photometric_interpretation, h.bits_stored, h.patient_orientation,
       h.body_part_examined, stored.relative_path, static_cast<long long>(stored.size_bytes), stored.source,
-      stored.calling_ae};
+      stored.calling_ae, study_origin};
   absl::Status last;
   for (int attempt = 0; attempt < 4; ++attempt) {
     auto r = db_->Exec(kSql, params);
@@ -248,14 +263,16 @@ absl::StatusOr<bool> StudyIndex::Add(const dicom::InstanceHeader& h, const Index
   return last;
 }
 
-absl::StatusOr<int> StudyIndex::MarkStableStudies(std::chrono::milliseconds quiet) {
+absl::StatusOr<int> StudyIndex::MarkStableStudies(std::chrono::milliseconds quiet, int* skipped_prior_retrievals) {
   struct Marked {
     std::string study_uid;
     int64_t generation = 0;
   };
   int marked_count = 0;
+  int skipped_count = 0;
   absl::Status s = db_->InTransaction([&](store::Transaction& tx) -> absl::Status {
     marked_count = 0;
+    skipped_count = 0;
     // SKIP LOCKED passes over studies an instance is being added to right now.
     auto rows = tx.Exec(
         "WITH ready AS ("
@@ -266,19 +283,28 @@ absl::StatusOr<int> StudyIndex::MarkStableStudies(std::chrono::milliseconds quie
         "  FOR UPDATE SKIP LOCKED LIMIT 200),"
         " marked AS ("
         "  UPDATE ingest.studies s SET state = 'stable', stable_at = clock_timestamp()"
-        "  FROM ready WHERE s.study_uid = ready.study_uid RETURNING s.study_uid, s.generation)"
-        " INSERT INTO ingest.triage_outbox (study_uid, generation) SELECT study_uid, generation FROM marked"
-        " ON CONFLICT (study_uid, generation) DO NOTHING RETURNING study_uid, generation",
+        "  FROM ready WHERE s.study_uid = ready.study_uid RETURNING s.study_uid, s.generation, s.origin),"
+        // A prior ingest retrieved itself is stable now, but not for triage.
+        " enqueued AS ("
+        "  INSERT INTO ingest.triage_outbox (study_uid, generation)"
+        "  SELECT study_uid, generation FROM marked WHERE origin = 'received'"
+        "  ON CONFLICT (study_uid, generation) DO NOTHING RETURNING study_uid, generation)"
+        " SELECT study_uid, generation, true FROM enqueued"
+        " UNION ALL SELECT study_uid, generation, false FROM marked WHERE origin <> 'received'",
         {static_cast<long long>(quiet.count())});
     if (!rows.ok()) return rows.status();
-    marked_count = static_cast<int>(rows->size());
-    if (rows->empty()) return absl::OkStatus();
     std::map<std::string, int64_t> generation_of;
     std::vector<std::string> uids;
     for (const store::Row& row : *rows) {
+      if (row.Get(2).value_or("") != "t") {
+        ++skipped_count;
+        continue;
+      }
       generation_of[Str(row, 0)] = Int(row, 1);
       uids.push_back(Str(row, 0));
     }
+    marked_count = static_cast<int>(uids.size());
+    if (uids.empty()) return absl::OkStatus();
     // What each study holds now: only UIDs, counts, modalities and AE titles
     // (never the patient or accession columns).
     auto facts = tx.Exec(
@@ -329,6 +355,7 @@ absl::StatusOr<int> StudyIndex::MarkStableStudies(std::chrono::milliseconds quie
   });
   if (!s.ok()) return s;
   if (marked_count > 0) audit_->Poke();
+  if (skipped_prior_retrievals != nullptr) *skipped_prior_retrievals = skipped_count;
   return marked_count;
 }
 
@@ -458,6 +485,70 @@ absl::StatusOr<common::v1::StudyManifest> StudyIndex::LoadManifest(const std::st
   });
   if (!s.ok()) return s;
   return m;
+}
+
+namespace {
+
+// Columns: study_uid, patient_id, issuer, study_date, study_time,
+// first_received epoch, origin, series modality, series body part, series
+// instance count (the series columns NULL for a study without series).
+constexpr char kSummaryColumns[] =
+    "SELECT s.study_uid, s.patient_id, s.issuer_of_patient_id, s.study_date, s.study_time,"
+    " extract(epoch FROM s.first_received_at)::float8, s.origin, se.modality, se.body_part_examined,"
+    " (SELECT count(*) FROM ingest.instances i WHERE i.series_uid = se.series_uid)"
+    " FROM ingest.studies s LEFT JOIN ingest.series se ON se.study_uid = s.study_uid ";
+
+// Folds rows of kSummaryColumns (grouped by study) into summaries, in the
+// order each study first appears.
+std::vector<StudySummary> FoldSummaries(const store::Rows& rows) {
+  std::vector<StudySummary> out;
+  std::map<std::string, size_t> index_of;
+  for (const store::Row& r : rows) {
+    const std::string uid = Str(r, 0);
+    auto [it, inserted] = index_of.emplace(uid, out.size());
+    if (inserted) {
+      StudySummary s;
+      s.study_instance_uid = uid;
+      s.patient_id = Str(r, 1);
+      s.issuer_of_patient_id = Str(r, 2);
+      s.study_date = Str(r, 3);
+      s.study_time = Str(r, 4);
+      s.first_received_epoch = r.GetDouble(5).value_or(0);
+      s.origin = Str(r, 6);
+      out.push_back(std::move(s));
+    }
+    if (!r.Get(7).has_value()) continue;  // a study row without series (none yet)
+    StudySummary& s = out[it->second];
+    SeriesSummary series{Str(r, 7), Str(r, 8), Int(r, 9)};
+    s.instance_count += series.instance_count;
+    s.series.push_back(std::move(series));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<StudySummary> StudyIndex::LoadStudySummary(const std::string& study_instance_uid) {
+  auto rows = db_->Exec(std::string(kSummaryColumns) + "WHERE s.study_uid = $1 ORDER BY se.series_uid",
+                        {study_instance_uid});
+  if (!rows.ok()) return rows.status();
+  std::vector<StudySummary> found = FoldSummaries(*rows);
+  if (found.empty()) return absl::NotFoundError("no study with this Study Instance UID");
+  return std::move(found.front());
+}
+
+absl::StatusOr<std::vector<StudySummary>> StudyIndex::StudiesOfPatient(const std::string& patient_id,
+                                                                       const std::string& issuer_of_patient_id,
+                                                                       int limit) {
+  if (patient_id.empty()) return std::vector<StudySummary>{};
+  auto rows = db_->Exec(std::string(kSummaryColumns) +
+                            "WHERE s.study_uid IN (SELECT study_uid FROM ingest.studies"
+                            "  WHERE patient_id = $1 AND issuer_of_patient_id = $2"
+                            "  ORDER BY first_received_at DESC, study_uid LIMIT $3)"
+                            " ORDER BY s.first_received_at DESC, s.study_uid, se.series_uid",
+                        {patient_id, issuer_of_patient_id, limit});
+  if (!rows.ok()) return rows.status();
+  return FoldSummaries(*rows);
 }
 
 absl::StatusOr<IndexedInstance> StudyIndex::FindInstance(const std::string& sop_instance_uid) {

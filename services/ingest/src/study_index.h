@@ -38,6 +38,40 @@ struct IndexedInstance {
   std::string calling_ae;  // DIMSE calling AE or "" for STOW
 };
 
+// How a study came to ingest (ingest.studies.origin). A study is "received"
+// when a sender (C-STORE, STOW-RS) brought it, and "prior_retrieval" when
+// ingest itself fetched it from a PACS as the prior of another study: such a
+// study becomes stable like any other but is never enqueued for triage (it
+// is old and not to be analysed or alerted on) and records no
+// STUDY_RECEIVED. The origin is set by whoever creates the study row and
+// never changes afterwards.
+inline constexpr char kStudyOriginReceived[] = "received";
+inline constexpr char kStudyOriginPriorRetrieval[] = "prior_retrieval";
+
+// Instance source of a prior retrieved by C-GET (ingest.instances.source).
+inline constexpr char kSourceCGet[] = "c-get";
+
+// One series of a StudySummary.
+struct SeriesSummary {
+  std::string modality;
+  std::string body_part_examined;
+  int64_t instance_count = 0;
+};
+
+// What prior matching needs to know about an indexed study. Carries the
+// patient id: never log it.
+struct StudySummary {
+  std::string study_instance_uid;
+  std::string patient_id;
+  std::string issuer_of_patient_id;
+  std::string study_date;            // as received, normally YYYYMMDD; may be empty
+  std::string study_time;
+  double first_received_epoch = 0;   // seconds since 1970 (UTC)
+  std::string origin;                // kStudyOriginReceived or kStudyOriginPriorRetrieval
+  int64_t instance_count = 0;
+  std::vector<SeriesSummary> series;
+};
+
 struct OutboxEntry {
   int64_t id = 0;
   std::string study_instance_uid;
@@ -66,15 +100,21 @@ class StudyIndex {
   absl::StatusOr<bool> Contains(const std::string& sop_instance_uid);
 
   // Indexes one durable instance; a study that was stable becomes receiving
-  // again (its generation advances). Returns false when the instance was
-  // already indexed (a concurrent resend). UNAVAILABLE when PostgreSQL is down.
-  absl::StatusOr<bool> Add(const dicom::InstanceHeader& header, const IndexedInstance& stored);
+  // again (its generation advances). A new study row gets `study_origin`
+  // (kStudyOriginReceived or kStudyOriginPriorRetrieval); an existing one
+  // keeps its origin. Returns false when the instance was already indexed
+  // (a concurrent resend). UNAVAILABLE when PostgreSQL is down.
+  absl::StatusOr<bool> Add(const dicom::InstanceHeader& header, const IndexedInstance& stored,
+                           const std::string& study_origin = kStudyOriginReceived);
 
   // Marks studies with no new instance for `quiet` as stable, enqueues them
   // for triage and records their STUDY_RECEIVED audit events, all in one
-  // transaction (none of it happens when any part fails). Returns the
-  // number of studies marked. Store errors as parallax/store/database.h.
-  absl::StatusOr<int> MarkStableStudies(std::chrono::milliseconds quiet);
+  // transaction (none of it happens when any part fails). Studies of origin
+  // kStudyOriginPriorRetrieval are marked stable too but neither enqueued
+  // nor audited; their number goes to `skipped_prior_retrievals` when given.
+  // Returns the number of studies enqueued for triage. Store errors as
+  // parallax/store/database.h.
+  absl::StatusOr<int> MarkStableStudies(std::chrono::milliseconds quiet, int* skipped_prior_retrievals = nullptr);
 
   // Runs `deliver` on up to `limit` due outbox entries, each locked against
   // other dispatchers. OK from deliver marks the entry sent; an error
@@ -88,6 +128,18 @@ class StudyIndex {
 
   // The study with its series and instances. NOT_FOUND when unknown.
   absl::StatusOr<common::v1::StudyManifest> LoadManifest(const std::string& study_instance_uid);
+
+  // The summary of one study (patient, date, origin, series with their
+  // modality, body part and instance count). NOT_FOUND when unknown;
+  // UNAVAILABLE when PostgreSQL is down.
+  absl::StatusOr<StudySummary> LoadStudySummary(const std::string& study_instance_uid);
+
+  // Summaries of the studies whose Patient ID and Issuer of Patient ID
+  // equal the given ones, newest first received first, at most `limit`.
+  // An empty `patient_id` matches nothing (empty list). UNAVAILABLE when
+  // PostgreSQL is down.
+  absl::StatusOr<std::vector<StudySummary>> StudiesOfPatient(const std::string& patient_id,
+                                                             const std::string& issuer_of_patient_id, int limit);
 
   // Relative store path and size of an instance. NOT_FOUND when unknown.
   absl::StatusOr<IndexedInstance> FindInstance(const std::string& sop_instance_uid);

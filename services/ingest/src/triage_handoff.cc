@@ -35,12 +35,21 @@ void TriageHandoff::Loop() {
 }
 
 void TriageHandoff::RunOnce() {
-  auto marked = index_->MarkStableStudies(options_.stable_after);
+  // Priors ingest retrieved itself (origin prior_retrieval) become stable
+  // here too, but the index does not enqueue them: they are old studies for
+  // comparison, not new ones for triage to analyse and alert on.
+  int skipped_priors = 0;
+  auto marked = index_->MarkStableStudies(options_.stable_after, &skipped_priors);
   if (!marked.ok()) {
     log::Warning("stability sweep failed", {{"error", std::string(marked.status().message())}});
-  } else if (*marked > 0) {
-    metrics_->StudiesStable(*marked);
-    log::Info("studies stable", {{"count", *marked}});
+  } else {
+    if (*marked > 0) {
+      metrics_->StudiesStable(*marked);
+      log::Info("studies stable", {{"count", *marked}});
+    }
+    if (skipped_priors > 0) {
+      log::Info("retrieved priors stable; not handed to triage", {{"count", skipped_priors}});
+    }
   }
 
   auto delivered = index_->DispatchDue(16, options_.max_backoff, [this](const OutboxEntry& entry) {

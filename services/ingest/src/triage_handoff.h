@@ -5,6 +5,8 @@
 // statement), then delivers due outbox entries with `submit`, retrying with
 // backoff while triage is unreachable. A triage outage delays a study and
 // never loses it: the outbox row stays until triage accepts it.
+// Studies ingest retrieved itself as priors (origin prior_retrieval, see
+// study_index.h) are marked stable but never handed to triage.
 //
 // Thread-safe: Start/Stop from the owning thread; Wake from any.
 #include <chrono>

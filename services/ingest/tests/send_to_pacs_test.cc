@@ -60,7 +60,7 @@ std::string Get(const parallax::testing::PrivateOrthanc& orthanc, const std::str
 // Ingest's gRPC service with the given PACS settings on an in-process server.
 struct IngestEndpoint {
   explicit IngestEndpoint(parallax::ingest::PacsSettings settings)
-      : service(nullptr, nullptr, std::move(settings)), server(parallax::rpc::RpcServerOptions{}) {
+      : service(nullptr, nullptr, nullptr, std::move(settings)), server(parallax::rpc::RpcServerOptions{}) {
     server.Register(&service, "parallax.ingest.v1.Ingest");
     REQUIRE(server.Start().ok());
     stub = v1::Ingest::NewStub(parallax::rpc::MakeChannel("127.0.0.1:" + std::to_string(server.port())));
@@ -299,7 +299,7 @@ TEST_CASE("PACS destinations in the ingest config are validated at start-up", "[
   CHECK(settings->scu.calling_ae_title == config.ae_title);
 
   // Without PACS settings the service says so.
-  parallax::ingest::IngestGrpc bare(nullptr, nullptr);
+  parallax::ingest::IngestGrpc bare(nullptr, nullptr, nullptr);
   grpc::ServerContext ctx;
   v1::SendToPacsRequest request;
   v1::SendToPacsResponse response;
