@@ -39,6 +39,7 @@
 #include "parallax/phantom/phantom.h"
 #include "parallax/testing/environment.h"
 #include "parallax/testing/private_orthanc.h"
+#include "parallax/testing/silent_listener.h"
 #include "parallax/testing/temp_dir.h"
 
 namespace dicom = parallax::dicom;
@@ -253,29 +254,7 @@ class KeepingHandler : public dicom::StoreHandler {
   std::set<std::string> calling_aes_;
 };
 
-// A TCP port that accepts connections (the kernel completes the handshake)
-// but never answers: a PACS that hangs.
-class SilentListener {
- public:
-  SilentListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(fd_, 4) == 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~SilentListener() { ::close(fd_); }
-  int port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
+using parallax::testing::SilentListener;
 
 // A DICOM peer (DCMTK's DcmSCP) that accepts a Study Root C-FIND
 // association and then never answers the C-FIND: a PACS stuck mid-query.

@@ -23,6 +23,7 @@
 #include "parallax/dicom/instance_header.h"
 #include "parallax/testing/environment.h"
 #include "parallax/testing/private_orthanc.h"
+#include "parallax/testing/silent_listener.h"
 
 using namespace parallax::ingest::testing;
 namespace v1 = parallax::ingest::v1;
@@ -74,40 +75,7 @@ class PrivateOrthanc {
   std::unique_ptr<parallax::testing::PrivateOrthanc> orthanc_;
 };
 
-// A TCP port that accepts connections (the kernel completes the handshake)
-// but never answers: a PACS that hangs.
-class SilentListener {
- public:
-  SilentListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(fd_, 4) == 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~SilentListener() { ::close(fd_); }
-  int port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  int port_ = 0;
-};
-
-PhantomSpec Spec(const std::string& patient, const std::string& modality, const std::string& body_part,
-                 const std::string& date, uint64_t seed, int count) {
-  PhantomSpec s;
-  s.patient_id = patient;
-  s.modality = modality;
-  s.body_part = body_part;
-  s.date = date;
-  s.seed = seed;
-  s.count = count;
-  return s;
-}
+using parallax::testing::SilentListener;
 
 // Polls `query` (a single count) until it equals `want` or 10 s pass; returns the last value.
 int64_t WaitForCount(IngestFixture& f, const std::string& query, int64_t want) {

@@ -32,18 +32,6 @@ std::string Send(IngestFixture& f, const PhantomSpec& spec) {
   return w.study_instance_uid;
 }
 
-PhantomSpec Spec(const std::string& patient, const std::string& modality, const std::string& body_part,
-                 const std::string& date, uint64_t seed, int count = 2) {
-  PhantomSpec s;
-  s.patient_id = patient;
-  s.modality = modality;
-  s.body_part = body_part;
-  s.date = date;
-  s.seed = seed;
-  s.count = count;
-  return s;
-}
-
 }  // namespace
 
 TEST_CASE("study dates parse to days and back, and impossible dates are refused", "[ingest]") {

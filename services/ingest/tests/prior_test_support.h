@@ -30,6 +30,19 @@ struct PhantomSpec {
   uint64_t seed = 1;          // drives its UIDs; distinct per study
 };
 
+// A PhantomSpec in one line: which patient, what kind, when.
+inline PhantomSpec Spec(const std::string& patient, const std::string& modality, const std::string& body_part,
+                        const std::string& date, uint64_t seed, int count = 2) {
+  PhantomSpec s;
+  s.patient_id = patient;
+  s.modality = modality;
+  s.body_part = body_part;
+  s.date = date;
+  s.seed = seed;
+  s.count = count;
+  return s;
+}
+
 struct PhantomWritten {
   std::string study_instance_uid;
   std::vector<std::string> files;
