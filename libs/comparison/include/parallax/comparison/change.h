@@ -1,0 +1,143 @@
+#pragma once
+// Prior-study comparison of findings: how each finding changed between the
+// patient's prior study and the current one (new, larger, stable, smaller,
+// resolved; or "no prior available"), with the measured size at both times
+// and the interval. It feeds the alert (a new haemorrhage is more urgent than
+// a stable one), the report and the workspace.
+//
+// The rule (ChangeRule below), per label, on the parallax.common.v1.Finding
+// protos of the two studies:
+//
+//   present   a label is present in a study when a Finding of that label is
+//             positive (probability >= its operating point: Finding.positive).
+//             Optionally (ChangeRule::persistence_probability, off by
+//             default), a label positive at one time also counts as present
+//             at the other when that study's probability of it is at least
+//             persistence_probability though below the operating point, and
+//             that Finding carries a size at or above the minimum measurable
+//             size (a below-threshold finding needs measured support).
+//   size      the present Finding's volume_ml (CT, MR) or else its area_cm2
+//             (films), unit "mL" / "cm2". When several positive Findings carry
+//             the label (e.g. two models), the most probable one counts.
+//   class     absent before, present now        -> new
+//             present before, absent now        -> resolved
+//             present at both, sizes in the same unit at both times:
+//               r = max(current, min) / max(prior, min), with min the
+//               rule's minimum measurable size for that unit (a size below
+//               it counts as the minimum, so two tiny noisy sizes compare as
+//               equal and 0.02 -> 0.05 mL is not "larger");
+//               r >= larger_ratio   -> larger
+//               r <= smaller_ratio  -> smaller
+//               otherwise           -> stable
+//             present at both, a size missing at either time (or in
+//               different units)    -> stable, with sizes_compared = false
+//               and a note saying the size could not be compared: presence
+//               did not change and nothing says the size did.
+//   labels    one result per label present in either study, in the order the
+//             labels first appear (current study first, then the prior's).
+//             A label negative at both times is not reported.
+//
+// The defaults are those of the phantom follow-up truth (libs/phantom
+// ground_truth.h: kLargerRatio 1.5, kSmallerRatio 0.67), whose pairs change
+// size by 2-3x so that a class is never at the edge of measurement noise.
+//
+// No LibTorch, no I/O. Pure functions: thread-safe.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
+#include "parallax/common/v1/finding.pb.h"
+
+namespace parallax::comparison {
+
+enum class ChangeClass {
+  kNoPrior,   // the patient has no prior study of this modality and body part
+  kNew,       // absent in the prior, present now
+  kLarger,    // present at both, current / prior size >= larger_ratio
+  kStable,    // present at both, size within the ratios (or not comparable)
+  kSmaller,   // present at both, current / prior size <= smaller_ratio
+  kResolved,  // present in the prior, absent now
+};
+
+// "no prior available", "new", "larger", "stable", "smaller", "resolved".
+const char* ChangeClassName(ChangeClass change);
+// The inverse of ChangeClassName; false for any other text.
+bool ParseChangeClass(const std::string& name, ChangeClass* out);
+
+// leveldb-style options of the rule: each field has a usable default.
+struct ChangeRule {
+  double larger_ratio = 1.5;     // current / prior >= this: larger (> 1)
+  double smaller_ratio = 0.67;   // current / prior <= this: smaller (in (0, 1))
+  // Minimum measurable size per unit: a size below it counts as this much in
+  // the ratio (see above). 0.1 mL is about 4 voxels of a 512 x 512 x 5 mm
+  // head CT; 0.1 cm2 is 3 x 3 pixels of a 1 mm film.
+  double min_volume_ml = 0.1;
+  double min_area_cm2 = 0.1;
+  // Hysteresis for a finding already positive at the other time: a label
+  // whose Finding is below its operating point but has probability >= this
+  // counts as present (persisting) when it also carries a size at or above
+  // the minimum measurable size, so a finding seen clearly in one study
+  // is not called new or resolved because the other study's probability sits
+  // just under the operating point. The operating points are calibrated for
+  // few false alerts on one study alone, which is stricter than "is the
+  // known lesion still there". 1 (the default) = off: presence is the
+  // operating point alone. In (0, 1] when set.
+  double persistence_probability = 1.0;
+};
+
+// One label's change between the two studies.
+struct FindingChange {
+  std::string label;
+  ChangeClass change = ChangeClass::kStable;
+  bool present_prior = false;
+  bool present_current = false;
+  // Present at that time only by persistence_probability (below the
+  // operating point).
+  bool persisted_prior = false;
+  bool persisted_current = false;
+  // The present Finding's size in `unit`; unset when absent or not measured.
+  std::optional<double> prior_size;
+  std::optional<double> current_size;
+  std::string unit;              // "mL", "cm2", or "" when neither time has a size
+  bool sizes_compared = false;   // the class came from the size ratio
+  std::optional<double> ratio;   // the ratio the class came from (after the minimum)
+  int interval_days = -1;        // current date - prior date; -1 when no prior
+  std::string prior_finding_id;  // the Findings compared ("" when absent)
+  std::string current_finding_id;
+  std::string note;              // how the class was decided, for the report
+};
+
+// Compares two studies' findings. `prior_date` and `current_date` are DICOM
+// dates (YYYYMMDD, the StudyDate of each). Returns one FindingChange per
+// label present at either time (empty when none is). Errors:
+// INVALID_ARGUMENT when a date is not a valid YYYYMMDD, when the current
+// date is before the prior's, when a Finding has an empty label, or when the
+// rule is out of range (larger_ratio <= 1, smaller_ratio outside (0, 1),
+// a negative minimum, persistence_probability outside (0, 1]).
+absl::StatusOr<std::vector<FindingChange>> CompareFindings(const std::vector<common::v1::Finding>& prior,
+                                                           const std::vector<common::v1::Finding>& current,
+                                                           const std::string& prior_date,
+                                                           const std::string& current_date,
+                                                           const ChangeRule& rule = {});
+
+// The comparison of a study whose patient has no prior: one FindingChange of
+// class kNoPrior per label present now, with its current size. Errors:
+// INVALID_ARGUMENT for a Finding with an empty label.
+absl::StatusOr<std::vector<FindingChange>> NoPriorAvailable(const std::vector<common::v1::Finding>& current);
+
+// The class of two sizes under `rule` (both present, both measured, same
+// unit, `min_size` the unit's minimum): larger, smaller or stable; sets
+// *ratio to the ratio used when `ratio` is not null. Exposed for tools that
+// measure sizes themselves.
+ChangeClass ClassifySizes(double prior_size, double current_size, double min_size, const ChangeRule& rule,
+                          double* ratio = nullptr);
+
+// Days from `from` to `to` (YYYYMMDD, proleptic Gregorian; negative when `to`
+// is earlier). INVALID_ARGUMENT naming the text when either is not a valid
+// date.
+absl::StatusOr<int> DaysBetween(const std::string& from, const std::string& to);
+
+}  // namespace parallax::comparison

@@ -1,0 +1,265 @@
+#include "parallax/comparison/change.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include <absl/strings/str_cat.h>
+#include <absl/strings/str_format.h>
+
+namespace parallax::comparison {
+namespace {
+
+using common::v1::Finding;
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+// days_from_civil).
+int64_t DaysFromCivil(int64_t y, int m, int d) {
+  y -= m <= 2 ? 1 : 0;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+bool IsLeap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+absl::StatusOr<int64_t> ParseDate(const std::string& text) {
+  const auto bad = [&] {
+    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not a DICOM date (YYYYMMDD)"));
+  };
+  if (text.size() != 8 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return bad();
+  }
+  const int y = std::stoi(text.substr(0, 4)), m = std::stoi(text.substr(4, 2)), d = std::stoi(text.substr(6, 2));
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (m < 1 || m > 12) return bad();
+  const int days = kDays[m - 1] + (m == 2 && IsLeap(y) ? 1 : 0);
+  if (d < 1 || d > days) return bad();
+  return DaysFromCivil(y, m, d);
+}
+
+// What one study says about one label.
+struct Presence {
+  const Finding* finding = nullptr;  // the most probable positive Finding; null when absent
+  std::optional<double> size;
+  std::string unit;
+  bool persisted = false;            // present by persistence_probability, below the operating point
+};
+
+// The present Finding's size: volume_ml, else area_cm2.
+void SizeOf(Presence& p) {
+  if (p.finding != nullptr) {
+    if (p.finding->has_volume_ml()) {
+      p.size = p.finding->volume_ml();
+      p.unit = "mL";
+    } else if (p.finding->has_area_cm2()) {
+      p.size = p.finding->area_cm2();
+      p.unit = "cm2";
+    }
+  }
+}
+
+// `persistence`: when > 0, the most probable Finding of the label counts as
+// present if its probability is at least this (below its operating point)
+// and it carries a size at or above the rule's minimum for its unit.
+Presence PresenceOf(const std::vector<Finding>& findings, const std::string& label, double persistence = 0,
+                    const ChangeRule* rule = nullptr) {
+  Presence p;
+  for (const Finding& f : findings) {
+    if (f.label() != label || !f.positive()) continue;
+    if (p.finding == nullptr || f.probability() > p.finding->probability()) p.finding = &f;
+  }
+  if (p.finding == nullptr && persistence > 0) {
+    for (const Finding& f : findings) {
+      if (f.label() != label || f.probability() < persistence) continue;
+      if (p.finding == nullptr || f.probability() > p.finding->probability()) p.finding = &f;
+    }
+    p.persisted = p.finding != nullptr;
+  }
+  SizeOf(p);
+  if (p.persisted) {
+    const double min_size = p.unit == "mL" ? rule->min_volume_ml : rule->min_area_cm2;
+    if (!p.size || *p.size < min_size) p = Presence{};  // nothing measurable: not persisting
+  }
+  return p;
+}
+
+absl::Status CheckLabels(const std::vector<Finding>& findings, const char* which) {
+  for (size_t i = 0; i < findings.size(); ++i) {
+    if (findings[i].label().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("the ", which, " study's finding ", i, " (id '",
+                                                     findings[i].finding_id(), "') has no label"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRule(const ChangeRule& rule) {
+  if (!(rule.larger_ratio > 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("ChangeRule.larger_ratio must be > 1, not ", rule.larger_ratio));
+  }
+  if (!(rule.smaller_ratio > 0 && rule.smaller_ratio < 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ChangeRule.smaller_ratio must lie in (0, 1), not ", rule.smaller_ratio));
+  }
+  if (!(rule.min_volume_ml >= 0) || !(rule.min_area_cm2 >= 0)) {
+    return absl::InvalidArgumentError("ChangeRule minimum sizes must be >= 0");
+  }
+  if (!(rule.persistence_probability > 0 && rule.persistence_probability <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("ChangeRule.persistence_probability must lie in (0, 1], not ",
+                                                   rule.persistence_probability));
+  }
+  return absl::OkStatus();
+}
+
+// Labels present in either list, current first, in order of appearance.
+std::vector<std::string> PresentLabels(const std::vector<Finding>& current, const std::vector<Finding>& prior) {
+  std::vector<std::string> labels;
+  for (const auto* list : {&current, &prior}) {
+    for (const Finding& f : *list) {
+      if (f.positive() && std::find(labels.begin(), labels.end(), f.label()) == labels.end()) {
+        labels.push_back(f.label());
+      }
+    }
+  }
+  return labels;
+}
+
+std::string Size(double v, const std::string& unit) { return absl::StrFormat("%.2f %s", v, unit); }
+
+}  // namespace
+
+const char* ChangeClassName(ChangeClass change) {
+  switch (change) {
+    case ChangeClass::kNoPrior: return "no prior available";
+    case ChangeClass::kNew: return "new";
+    case ChangeClass::kLarger: return "larger";
+    case ChangeClass::kStable: return "stable";
+    case ChangeClass::kSmaller: return "smaller";
+    case ChangeClass::kResolved: return "resolved";
+  }
+  return "stable";
+}
+
+bool ParseChangeClass(const std::string& name, ChangeClass* out) {
+  for (ChangeClass c : {ChangeClass::kNoPrior, ChangeClass::kNew, ChangeClass::kLarger, ChangeClass::kStable,
+                        ChangeClass::kSmaller, ChangeClass::kResolved}) {
+    if (name == ChangeClassName(c)) {
+      *out = c;
+      return true;
+    }
+  }
+  return false;
+}
+
+ChangeClass ClassifySizes(double prior_size, double current_size, double min_size, const ChangeRule& rule,
+                          double* ratio) {
+  const double floor = std::max(min_size, 1e-12);
+  const double r = std::max(current_size, floor) / std::max(prior_size, floor);
+  if (ratio != nullptr) *ratio = r;
+  if (r >= rule.larger_ratio) return ChangeClass::kLarger;
+  if (r <= rule.smaller_ratio) return ChangeClass::kSmaller;
+  return ChangeClass::kStable;
+}
+
+absl::StatusOr<int> DaysBetween(const std::string& from, const std::string& to) {
+  absl::StatusOr<int64_t> a = ParseDate(from);
+  if (!a.ok()) return a.status();
+  absl::StatusOr<int64_t> b = ParseDate(to);
+  if (!b.ok()) return b.status();
+  return static_cast<int>(*b - *a);
+}
+
+absl::StatusOr<std::vector<FindingChange>> CompareFindings(const std::vector<Finding>& prior,
+                                                           const std::vector<Finding>& current,
+                                                           const std::string& prior_date,
+                                                           const std::string& current_date, const ChangeRule& rule) {
+  if (absl::Status s = CheckRule(rule); !s.ok()) return s;
+  if (absl::Status s = CheckLabels(prior, "prior"); !s.ok()) return s;
+  if (absl::Status s = CheckLabels(current, "current"); !s.ok()) return s;
+  absl::StatusOr<int> interval = DaysBetween(prior_date, current_date);
+  if (!interval.ok()) return interval.status();
+  if (*interval < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("the prior study's date ", prior_date,
+                                                   " is after the current study's date ", current_date));
+  }
+
+  std::vector<FindingChange> out;
+  for (const std::string& label : PresentLabels(current, prior)) {
+    Presence before = PresenceOf(prior, label), now = PresenceOf(current, label);
+    // Hysteresis: a label positive at one time may persist at the other.
+    const double persistence = rule.persistence_probability < 1 ? rule.persistence_probability : 0;
+    if (persistence > 0 && before.finding == nullptr) before = PresenceOf(prior, label, persistence, &rule);
+    if (persistence > 0 && now.finding == nullptr) now = PresenceOf(current, label, persistence, &rule);
+    FindingChange c;
+    c.label = label;
+    c.interval_days = *interval;
+    c.present_prior = before.finding != nullptr;
+    c.present_current = now.finding != nullptr;
+    c.persisted_prior = before.persisted;
+    c.persisted_current = now.persisted;
+    if (c.present_prior) c.prior_finding_id = before.finding->finding_id();
+    if (c.present_current) c.current_finding_id = now.finding->finding_id();
+    c.prior_size = before.size;
+    c.current_size = now.size;
+    c.unit = !now.unit.empty() ? now.unit : before.unit;
+    if (!c.present_prior) {
+      c.change = ChangeClass::kNew;
+      c.note = absl::StrCat("absent in the prior study ", *interval, " days earlier");
+    } else if (!c.present_current) {
+      c.change = ChangeClass::kResolved;
+      c.note = absl::StrCat("present in the prior study ", *interval, " days earlier, absent now");
+    } else if (before.size && now.size && before.unit == now.unit) {
+      const double min_size = now.unit == "mL" ? rule.min_volume_ml : rule.min_area_cm2;
+      double r = 1;
+      c.change = ClassifySizes(*before.size, *now.size, min_size, rule, &r);
+      c.ratio = r;
+      c.sizes_compared = true;
+      c.note = absl::StrFormat("%s -> %s in %d days (ratio %.2f; larger at >= %.2f, smaller at <= %.2f)",
+                               Size(*before.size, before.unit), Size(*now.size, now.unit), *interval, r,
+                               rule.larger_ratio, rule.smaller_ratio);
+      if (before.persisted || now.persisted) {
+        absl::StrAppend(&c.note, "; below its operating point in the ", before.persisted ? "prior" : "current",
+                        " study (probability ",
+                        absl::StrFormat("%.3f", (before.persisted ? before : now).finding->probability()),
+                        "), counted as persisting");
+      }
+    } else {
+      c.change = ChangeClass::kStable;
+      if (before.size && now.size) {
+        c.note = absl::StrCat("present at both times; sizes in different units (", before.unit, ", ", now.unit,
+                              ") cannot be compared");
+      } else {
+        c.note = absl::StrCat("present at both times; size not measured in the ",
+                              !before.size && !now.size ? "prior or the current study"
+                              : !before.size            ? "prior study"
+                                                        : "current study",
+                              ", so the size was not compared");
+      }
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<FindingChange>> NoPriorAvailable(const std::vector<Finding>& current) {
+  if (absl::Status s = CheckLabels(current, "current"); !s.ok()) return s;
+  std::vector<FindingChange> out;
+  for (const std::string& label : PresentLabels(current, {})) {
+    const Presence now = PresenceOf(current, label);
+    FindingChange c;
+    c.label = label;
+    c.change = ChangeClass::kNoPrior;
+    c.present_current = true;
+    c.current_finding_id = now.finding->finding_id();
+    c.current_size = now.size;
+    c.unit = now.unit;
+    c.note = "no prior study available for comparison";
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace parallax::comparison
