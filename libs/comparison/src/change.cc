@@ -262,4 +262,29 @@ absl::StatusOr<std::vector<FindingChange>> NoPriorAvailable(const std::vector<Fi
   return out;
 }
 
+common::v1::PriorComparison ToProto(const FindingChange& change, const std::string& prior_study_uid,
+                                    const std::string& prior_date) {
+  common::v1::PriorComparison p;
+  switch (change.change) {
+    case ChangeClass::kNoPrior: p.set_change(common::v1::CHANGE_CLASS_NO_PRIOR); break;
+    case ChangeClass::kNew: p.set_change(common::v1::CHANGE_CLASS_NEW); break;
+    case ChangeClass::kLarger: p.set_change(common::v1::CHANGE_CLASS_LARGER); break;
+    case ChangeClass::kStable: p.set_change(common::v1::CHANGE_CLASS_STABLE); break;
+    case ChangeClass::kSmaller: p.set_change(common::v1::CHANGE_CLASS_SMALLER); break;
+    case ChangeClass::kResolved: p.set_change(common::v1::CHANGE_CLASS_RESOLVED); break;
+  }
+  if (change.change != ChangeClass::kNoPrior) {
+    p.set_prior_study_instance_uid(prior_study_uid);
+    p.set_prior_study_date(prior_date);
+  }
+  p.set_interval_days(change.interval_days);
+  if (change.prior_size) p.set_prior_size(*change.prior_size);
+  if (change.current_size) p.set_current_size(*change.current_size);
+  p.set_unit(change.unit);
+  p.set_sizes_compared(change.sizes_compared);
+  p.set_prior_finding_id(change.prior_finding_id);
+  p.set_note(change.note);
+  return p;
+}
+
 }  // namespace parallax::comparison

@@ -256,3 +256,28 @@ TEST_CASE("class names round-trip") {
   ChangeClass unused;
   CHECK_FALSE(ParseChangeClass("bigger", &unused));
 }
+
+TEST_CASE("a change goes on the wire with the prior it was measured against") {
+  const FindingChange larger = One({Make("Subdural", true, 5.0)}, {Make("Subdural", true, 12.5)});
+  const auto p = parallax::comparison::ToProto(larger, "1.2.3.4", "20250301");
+  CHECK(p.change() == parallax::common::v1::CHANGE_CLASS_LARGER);
+  CHECK(p.prior_study_instance_uid() == "1.2.3.4");
+  CHECK(p.prior_study_date() == "20250301");
+  CHECK(p.interval_days() == 184);
+  REQUIRE(p.has_prior_size());
+  CHECK(p.prior_size() == Approx(5.0));
+  CHECK(p.current_size() == Approx(12.5));
+  CHECK(p.unit() == "mL");
+  CHECK(p.sizes_compared());
+  CHECK(p.prior_finding_id() == "f-Subdural-pos");
+  CHECK_FALSE(p.has_registration_residual());
+
+  auto none = NoPriorAvailable({Make("Subdural", true, 12.5)});
+  REQUIRE(none.ok());
+  REQUIRE(none->size() == 1);
+  const auto q = parallax::comparison::ToProto(none->front(), "ignored", "ignored");
+  CHECK(q.change() == parallax::common::v1::CHANGE_CLASS_NO_PRIOR);
+  CHECK(q.prior_study_instance_uid().empty());
+  CHECK(q.interval_days() == -1);
+  CHECK_FALSE(q.has_prior_size());
+}

@@ -123,6 +123,12 @@ absl::StatusOr<std::vector<FindingChange>> CompareFindings(const std::vector<com
                                                            const std::string& current_date,
                                                            const ChangeRule& rule = {});
 
+// The wire form of one change (common.v1.PriorComparison) for the Finding
+// of the current study; `prior_study_uid` and `prior_date` name the prior
+// (empty for kNoPrior).
+common::v1::PriorComparison ToProto(const FindingChange& change, const std::string& prior_study_uid,
+                                    const std::string& prior_date);
+
 // The comparison of a study whose patient has no prior: one FindingChange of
 // class kNoPrior per label present now, with its current size. Errors:
 // INVALID_ARGUMENT for a Finding with an empty label.
