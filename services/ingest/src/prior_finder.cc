@@ -8,6 +8,7 @@
 
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_join.h>
+#include <absl/time/civil_time.h>
 
 #include "parallax/dicom/instance_header.h"
 #include "parallax/dicom/sop_classes.h"
@@ -23,27 +24,8 @@ constexpr int kMaxLookbackDays = 36600;
 constexpr int kMaxLocalStudies = 2000;      // studies of one patient read from the index
 constexpr int kSecondsPerDay = 86400;
 
-// Howard Hinnant's days_from_civil / civil_from_days (proleptic Gregorian).
-int DaysFromCivil(int y, unsigned m, unsigned d) {
-  y -= m <= 2 ? 1 : 0;
-  const int era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int>(doe) - 719468;
-}
-
-void CivilFromDays(int z, int* y, unsigned* m, unsigned* d) {
-  z += 719468;
-  const int era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = static_cast<int>(yoe) + era * 400 + (*m <= 2 ? 1 : 0);
-}
+// Day 0 of the "days since epoch" the index and the prior search count in.
+const absl::CivilDay kEpoch(1970, 1, 1);
 
 std::string Normalized(const std::string& text) {
   size_t b = text.find_first_not_of(' ');
@@ -173,21 +155,17 @@ bool ParseStudyDay(const std::string& date, int* days_since_epoch) {
   const unsigned m = static_cast<unsigned>(std::stoi(date.substr(4, 2)));
   const unsigned d = static_cast<unsigned>(std::stoi(date.substr(6, 2)));
   if (m < 1 || m > 12 || d < 1 || d > 31) return false;
-  const int days = DaysFromCivil(y, m, d);
-  int ry = 0;
-  unsigned rm = 0, rd = 0;
-  CivilFromDays(days, &ry, &rm, &rd);
-  if (ry != y || rm != m || rd != d) return false;  // e.g. 20250230
+  const absl::CivilDay day(y, m, d);  // normalises, e.g. 20250230 -> 2025-03-02
+  if (day.year() != y || day.month() != static_cast<int>(m) || day.day() != static_cast<int>(d)) return false;
+  const int days = static_cast<int>(day - kEpoch);
   *days_since_epoch = days;
   return true;
 }
 
 std::string FormatStudyDay(int days_since_epoch) {
-  int y = 0;
-  unsigned m = 0, d = 0;
-  CivilFromDays(days_since_epoch, &y, &m, &d);
+  const absl::CivilDay day = kEpoch + days_since_epoch;
   char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d%02u%02u", y, m, d);
+  std::snprintf(buf, sizeof buf, "%04d%02d%02d", static_cast<int>(day.year()), day.month(), day.day());
   return buf;
 }
 
