@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -26,6 +27,7 @@
 #include "alert_service.h"
 #include "alert_store.h"
 #include "parallax/audit_client/audit_recorder.h"
+#include "prior_comparison.h"
 #include "study_plan.h"
 #include "triage_service.h"
 #include "triage_store.h"
@@ -128,11 +130,20 @@ class RunningTriage {
     auto waker = parallax::triage::JobWaker::Open(db_url(), "triage_jobs");
     REQUIRE(waker.ok());
     waker_ = std::move(*waker);
+    if (prior_options_) {
+      auto channel = parallax::rpc::MakeChannel(services_address_);
+      priors_ = std::make_unique<parallax::triage::PriorComparer>(parallax::rpc::MakeChannel(ingest_address), channel,
+                                                                  channel, store_.get(), &manifests_, *prior_options_);
+    }
     for (int i = 0; i < workers; ++i) AddWorker();
     dispatcher_ = std::make_unique<parallax::triage::RouteDispatcher>(
         store_.get(), parallax::rpc::MakeChannel(services_address_), std::chrono::milliseconds(100));
     dispatcher_->Start();
   }
+
+  // Before StartAnalysis: the workers compare each analysed study with the
+  // patient's prior (through ingest) under `options`.
+  void CompareWithPriors(parallax::triage::PriorComparisonOptions options) { prior_options_ = std::move(options); }
 
   // One more in-process analysis worker thread (after StartAnalysis).
   void AddWorker() {
@@ -143,7 +154,7 @@ class RunningTriage {
     o.explain_timeout = std::chrono::seconds(120);
     o.idle_poll = std::chrono::milliseconds(500);
     workers_.push_back(std::make_unique<parallax::triage::AnalysisWorker>(
-        queue_.get(), waker_.get(), store_.get(), &manifests_, channel, channel, o, nullptr));
+        queue_.get(), waker_.get(), store_.get(), &manifests_, channel, channel, o, nullptr, priors_.get()));
     threads_.emplace_back([this, w = workers_.back().get()] { w->Run(stop_); });
   }
 
@@ -252,6 +263,8 @@ class RunningTriage {
   std::unique_ptr<parallax::rpc::RpcServer> services_;
   std::string services_address_;
   std::unique_ptr<parallax::triage::JobWaker> waker_;
+  std::optional<parallax::triage::PriorComparisonOptions> prior_options_;
+  std::unique_ptr<parallax::triage::PriorComparer> priors_;
   std::vector<std::unique_ptr<parallax::triage::AnalysisWorker>> workers_;
   std::vector<std::thread> threads_;
   std::unique_ptr<parallax::triage::RouteDispatcher> dispatcher_;

@@ -1,5 +1,5 @@
 // parallax-inference: loads every model of the model directory, warms them
-// up, and serves Inference.Analyze / ListModels. Refuses to start (exit 1)
+// up, and serves Inference.Analyze / ListModels / RegisterPrior. Refuses to start (exit 1)
 // with a message naming the broken model.
 #include <cstring>
 #include <iostream>
@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
   svc::InferenceService service(*models, source,
                                 {.max_concurrent = config.max_concurrent_analyses,
                                  .instance_read_parallelism = config.instance_read_parallelism,
-                                 .replica = config.replica.empty() ? config.grpc_address : config.replica},
+                                 .replica = config.replica.empty() ? config.grpc_address : config.replica,
+                                 .registration_threads = config.intra_op_threads},
                                 &(*exposer)->registry());
   parallax::rpc::RpcServer server({config.grpc_address});
   server.Register(&service, "parallax.inference.v1.Inference");

@@ -15,6 +15,7 @@
 #include "parallax/rpc/rpc_server.h"
 #include "parallax/store/database.h"
 #include "src/analysis_worker.h"
+#include "src/prior_comparison.h"
 #include "src/route_dispatcher.h"
 #include "src/study_plan.h"
 #include "src/triage_config.h"
@@ -73,6 +74,7 @@ int main(int argc, char** argv) {
   tr::TriageMetrics metrics((*exposer)->registry());
 
   std::unique_ptr<tr::JobWaker> waker;
+  std::unique_ptr<tr::PriorComparer> priors;
   std::vector<std::unique_ptr<tr::AnalysisWorker>> workers;
   std::vector<std::thread> threads;
   std::atomic<bool> stop{false};
@@ -85,6 +87,21 @@ int main(int argc, char** argv) {
                                    : config.worker_name;
     auto inference = parallax::rpc::MakeChannel(config.inference_address);
     auto explainability = parallax::rpc::MakeChannel(config.explainability_address);
+    if (!config.ingest_address.empty()) {
+      tr::PriorComparisonOptions po;
+      po.budget = config.prior_budget;
+      po.find_timeout = config.prior_find_timeout;
+      po.lookback_days = config.prior_lookback_days;
+      po.retrieve = config.prior_retrieve;
+      po.register_prior = config.prior_register;
+      po.rule.larger_ratio = config.change_larger_ratio;
+      po.rule.smaller_ratio = config.change_smaller_ratio;
+      po.rule.persistence_probability = config.change_persistence_probability;
+      priors = std::make_unique<tr::PriorComparer>(parallax::rpc::MakeChannel(config.ingest_address), inference,
+                                                   explainability, &store, &*models, po);
+    } else {
+      parallax::log::Warning("no ingest_address: studies are not compared with priors");
+    }
     for (int i = 0; i < config.workers; ++i) {
       tr::AnalysisWorkerOptions o;
       o.worker_id = prefix + "#" + std::to_string(i);
@@ -92,7 +109,7 @@ int main(int argc, char** argv) {
       o.explain_timeout = config.explain_timeout;
       o.dicom_evidence = config.dicom_evidence;
       workers.push_back(std::make_unique<tr::AnalysisWorker>(&queue, waker.get(), &store, &*models, inference,
-                                                             explainability, o, &metrics));
+                                                             explainability, o, &metrics, priors.get()));
     }
     for (auto& worker : workers) threads.emplace_back([&stop, w = worker.get()] { w->Run(stop); });
   }

@@ -9,7 +9,9 @@
 // The stack must have analysed at least: a chest film positive for
 // Pneumothorax (alert to thoracic-radiology) still awaiting review, a head
 // CT positive for an intracranial haemorrhage label (critical, alert to
-// neuroradiology) still awaiting review, and a normal chest film. The steps
+// neuroradiology) still awaiting review and compared with the patient's
+// prior head CT (scripts/parallax demo's follow-up pair, a larger bleed),
+// and a normal chest film. The steps
 // run in order and change the stack's state (they review findings).
 //
 // Run: node tests/workspace/workspace_test.mjs
@@ -294,6 +296,70 @@ test('a general radiologist without the override right cannot reject a haemorrha
     await shot(page, 'ray-reject-refused');
     await page.setViewportSize(NARROW);
     await shot(page, 'ray-reject-refused');
+    await checkClean(s);
+  } finally {
+    await s.context.close();
+  }
+});
+
+test('the follow-up head CT shows the change since the prior and the registered prior beside the current slice', { timeout: STEP }, async () => {
+  const s = await session(WIDE);
+  const { page } = s;
+  try {
+    await signIn(page, 'dr.neuro');
+    await setFilter(page, 'filter-group', 'neuroradiology');
+    await waitForRows(page);
+    const loaded = page.waitForResponse((r) => /\/api\/studies\/[^/]+$/.test(new URL(r.url()).pathname) && r.status() === 200);
+    if (headCt.key) {
+      await page.locator(`[data-testid="worklist-row"][data-key="${headCt.key}"]`).click();
+      await page.locator(`[data-testid="study-head"][data-key="${headCt.key}"]`).waitFor();
+    } else {
+      headCt.key = await openRow(page, (r) => r.labels.some((l) => HAEMORRHAGE.test(l)), 'a head CT positive for a haemorrhage');
+    }
+    const study = await (await loaded).json();
+    const ich = study.findings.find((f) => f.label === 'Intracranial haemorrhage' && f.positive);
+    assert.ok(ich, 'the follow-up head CT has no positive haemorrhage finding');
+    const c = ich.comparison;
+    assert.ok(c, 'the haemorrhage finding carries no comparison with the prior');
+    // The demo's pair: the prior (in the PACS only, retrieved by C-GET) had a smaller bleed.
+    assert.equal(c.change, 'larger', `change ${c.change}: ${c.note}`);
+    assert.ok(c.prior_key && c.prior_key !== study.key, 'no key for the prior study');
+    assert.ok(c.registered, `the prior was not co-registered: ${c.note}`);
+    assert.ok(c.prior_series >= 0 && c.slice_map.length === study.series[0].slices, 'no slice map for the prior');
+    assert.ok(c.current_size >= 1.5 * c.prior_size, `sizes ${c.prior_size} -> ${c.current_size}`);
+
+    await page.locator(`[data-testid="finding"][data-finding-id="${ich.finding_id}"]`).click();
+    const change = page.locator('[data-testid="finding-change"]');
+    await change.waitFor();
+    assert.match((await change.textContent()).trim(), /^Larger since \d{4}-\d\d-\d\d \(\d+ days\): [\d.]+ → [\d.]+ mL$/);
+    await canvasSpread(page);
+
+    // p: the prior beside the current image, on the slice the registration matches.
+    await page.keyboard.press('p');
+    const prior = page.locator('[data-testid="prior-canvas"]');
+    await prior.waitFor();
+    const expectAt = async () => {
+      const slice = await page.evaluate(() => Number(document.querySelector('#viewer-canvas').dataset.rendered.split(':')[1]));
+      const want = `${c.prior_series}:${c.slice_map[slice]}`;
+      await page.waitForFunction((w) => document.querySelector('[data-testid="prior-canvas"]').dataset.rendered === w, want);
+    };
+    await expectAt();
+    const spread = await page.evaluate(() => {
+      const canvas = document.querySelector('[data-testid="prior-canvas"]');
+      const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+      let min = 255; let max = 0;
+      for (let i = 0; i < data.length; i += 4) { min = Math.min(min, data[i]); max = Math.max(max, data[i]); }
+      return max - min;
+    });
+    assert.ok(spread > 50, `the prior slice is blank (grey spread ${spread})`);
+    assert.match(await visibleText(page, '[data-testid="prior-hud"]'), /^Prior \d{4}-\d\d-\d\d · \d+ · registered$/);
+    // Scrolling the current study moves the prior with it.
+    await page.locator('#viewer-canvas').focus();
+    for (let i = 0; i < 3; i++) await page.keyboard.press('PageDown');
+    await expectAt();
+    await shot(page, 'neuro-prior-beside-current');
+    await page.keyboard.press('p');
+    assert.equal(await page.locator('[data-testid="prior-canvas"]').isVisible(), false, 'p does not hide the prior');
     await checkClean(s);
   } finally {
     await s.context.close();

@@ -117,6 +117,72 @@ DSRCodedEntryValue LateralityCode(SrLaterality l) {
   return DSRCodedEntryValue();
 }
 
+// The change since the prior study: Parallax's private codes (sr_writer.h).
+DSRCodedEntryValue ParallaxCode(const char* value, const char* meaning) {
+  return DSRCodedEntryValue(value, kParallaxCodingScheme, meaning);
+}
+
+DSRCodedEntryValue ChangeCode(SrChange c) {
+  switch (c) {
+    case SrChange::kNoPrior:
+      return ParallaxCode("NO-PRIOR", "No prior study available");
+    case SrChange::kNew:
+      return ParallaxCode("NEW", "New since prior study");
+    case SrChange::kLarger:
+      return ParallaxCode("LARGER", "Larger than at prior study");
+    case SrChange::kStable:
+      return ParallaxCode("STABLE", "Stable since prior study");
+    case SrChange::kSmaller:
+      return ParallaxCode("SMALLER", "Smaller than at prior study");
+    case SrChange::kResolved:
+      return ParallaxCode("RESOLVED", "Resolved since prior study");
+    case SrChange::kNotCompared:
+      break;
+  }
+  return DSRCodedEntryValue();
+}
+
+bool AgainstPrior(SrChange c) { return c != SrChange::kNotCompared && c != SrChange::kNoPrior; }
+
+DSRCodedEntryValue SizeUnit(const std::string& unit) {
+  return unit == "cm2" ? Code("cm2", "UCUM", "square centimeter") : Code("ml", "UCUM", "milliliter");
+}
+
+std::string OneDecimal(double v) {
+  char text[40];
+  std::snprintf(text, sizeof text, "%.1f", v);
+  return text;
+}
+
+// "stable since prior of 2026-06-01 (92 days): 12.1 mL -> 11.8 mL",
+// "no prior available" (the same words as the alert and the FHIR report).
+std::string ChangeWords(const SrPriorComparison& c) {
+  std::string word;
+  switch (c.change) {
+    case SrChange::kNoPrior:
+      return "no prior available";
+    case SrChange::kNew: word = "new"; break;
+    case SrChange::kLarger: word = "larger"; break;
+    case SrChange::kStable: word = "stable"; break;
+    case SrChange::kSmaller: word = "smaller"; break;
+    case SrChange::kResolved: word = "resolved"; break;
+    case SrChange::kNotCompared:
+      return "";
+  }
+  std::string text = word + " since prior";
+  const std::string& d = c.prior_study_date;
+  if (d.size() == 8) text += " of " + d.substr(0, 4) + "-" + d.substr(4, 2) + "-" + d.substr(6, 2);
+  if (c.interval_days >= 0) {
+    text += " (" + std::to_string(c.interval_days) + (c.interval_days == 1 ? " day)" : " days)");
+  }
+  if (c.prior_size && c.current_size) {
+    text += ": " + OneDecimal(*c.prior_size) + " " + c.unit + " -> " + OneDecimal(*c.current_size) + " " + c.unit;
+  } else if (c.prior_size && c.change == SrChange::kResolved) {
+    text += ": was " + OneDecimal(*c.prior_size) + " " + c.unit;
+  }
+  return text;
+}
+
 // Builds the content tree: each Add puts a new content item below `parent`
 // (after its last child) and leaves the cursor on it, so the caller sets its
 // value next. The first DCMTK refusal is kept.
@@ -155,6 +221,11 @@ class TreeBuilder {
     if (Add(parent, rel, DSRTypes::VT_UIDRef, name, what) == 0) return;
     Note(tree_.getCurrentContentItem().setStringValue(value), what);
   }
+  void Date(size_t parent, DSRTypes::E_RelationshipType rel, const DSRCodedEntryValue& name,
+            const std::string& value, const char* what) {
+    if (Add(parent, rel, DSRTypes::VT_Date, name, what) == 0) return;
+    Note(tree_.getCurrentContentItem().setStringValue(value), what);
+  }
   size_t CodeItem(size_t parent, DSRTypes::E_RelationshipType rel, const DSRCodedEntryValue& name,
                   const DSRCodedEntryValue& value, const char* what) {
     const size_t id = Add(parent, rel, DSRTypes::VT_Code, name, what);
@@ -163,8 +234,8 @@ class TreeBuilder {
     return id;
   }
   size_t Num(size_t parent, const DSRCodedEntryValue& name, double value, const DSRCodedEntryValue& unit,
-             const char* what) {
-    const size_t id = Add(parent, DSRTypes::RT_contains, DSRTypes::VT_Num, name, what);
+             const char* what, DSRTypes::E_RelationshipType rel = DSRTypes::RT_contains) {
+    const size_t id = Add(parent, rel, DSRTypes::VT_Num, name, what);
     if (id == 0) return 0;
     Note(tree_.getCurrentContentItem().setNumericValue(DSRNumericMeasurementValue(DecimalDs(value), unit)), what);
     return id;
@@ -275,6 +346,26 @@ absl::Status ValidateInput(const MeasurementReportInput& r) {
     for (const auto& ref : f.evidence) {
       if (absl::Status s = ValidateReference(ref, true, which + "'s evidence"); !s.ok()) return s;
     }
+    const SrPriorComparison& c = f.prior_comparison;
+    if (AgainstPrior(c.change)) {
+      if (!IsValidUid(c.prior_study_instance_uid)) {
+        return bad(which + "'s comparison has no valid prior Study Instance UID");
+      }
+      if (!c.prior_study_date.empty() && !ValidDate(c.prior_study_date)) {
+        return bad(which + "'s prior study date is not YYYYMMDD");
+      }
+      for (const auto& ref : c.prior_images) {
+        if (absl::Status s = ValidateReference(ref, true, which + "'s prior image"); !s.ok()) return s;
+      }
+    }
+    if (c.change != SrChange::kNotCompared) {
+      for (const std::optional<double>& size : {c.prior_size, c.current_size}) {
+        if (size && !(*size >= 0.0 && std::isfinite(*size))) return bad(which + "'s comparison has a negative size");
+      }
+      if ((c.prior_size || c.current_size) && c.unit != "mL" && c.unit != "cm2") {
+        return bad(which + "'s comparison sizes need the unit mL or cm2");
+      }
+    }
   }
   return absl::OkStatus();
 }
@@ -294,6 +385,13 @@ absl::StatusOr<MeasurementReport> Write(const MeasurementReportInput& r) {
   }
   if (!IsValidUid(GetString(s, DCM_SOPClassUID)) || !IsValidUid(GetString(s, DCM_SOPInstanceUID))) {
     return absl::InvalidArgumentError("source has no valid SOPClassUID or SOPInstanceUID");
+  }
+
+  for (const SrFinding& f : r.findings) {
+    if (AgainstPrior(f.prior_comparison.change) && f.prior_comparison.prior_study_instance_uid == study_uid) {
+      return absl::InvalidArgumentError("finding " + f.finding_id +
+                                        "'s prior study is the report's own study: compare with an earlier one");
+    }
   }
 
   // --- Identity.
@@ -423,6 +521,28 @@ absl::StatusOr<MeasurementReport> Write(const MeasurementReportInput& r) {
     if (!f.subtype.empty()) {
       b.Text(group, T::RT_contains, Code("121106", "DCM", "Comment"), "Subtype: " + f.subtype, "subtype");
     }
+    if (const SrPriorComparison& c = f.prior_comparison; c.change != SrChange::kNotCompared) {
+      const size_t change = b.CodeItem(group, T::RT_contains, ParallaxCode("CHANGE", "Change since prior study"),
+                                       ChangeCode(c.change), "change since prior");
+      if (AgainstPrior(c.change)) {
+        b.Uid(change, T::RT_hasProperties, Code("110180", "DCM", "Study Instance UID"), c.prior_study_instance_uid,
+              "prior study UID");
+        if (!c.prior_study_date.empty()) {
+          b.Date(change, T::RT_hasProperties, Code("111060", "DCM", "Study Date"), c.prior_study_date,
+                 "prior study date");
+        }
+        if (c.interval_days >= 0) {
+          b.Num(change, ParallaxCode("INTERVAL", "Interval since prior study"), c.interval_days,
+                Code("d", "UCUM", "day"), "interval since prior", T::RT_hasProperties);
+        }
+        if (c.prior_size) {
+          b.Num(change, ParallaxCode("PRIOR-SIZE", "Size at prior study"), *c.prior_size, SizeUnit(c.unit),
+                "size at prior", T::RT_hasProperties);
+        }
+      }
+      b.Text(group, T::RT_contains, Code("121106", "DCM", "Comment"), "Change since prior: " + ChangeWords(c),
+             "change comment");
+    }
     for (const SrInstanceReference& ref : f.evidence) {
       b.Image(group, T::RT_contains, Code("121080", "DCM", "Best illustration of finding"), ref, "evidence");
     }
@@ -463,12 +583,28 @@ absl::StatusOr<MeasurementReport> Write(const MeasurementReportInput& r) {
                                                             ref.sop_class_uid.c_str(), ref.sop_instance_uid.c_str()),
          "evidence of a source image");
   }
+  bool any_change = false;
   for (const SrFinding& f : r.findings) {
     for (const SrInstanceReference& ref : f.evidence) {
       note(doc.getCurrentRequestedProcedureEvidence().addItem(study_uid.c_str(), ref.series_instance_uid.c_str(),
                                                               ref.sop_class_uid.c_str(), ref.sop_instance_uid.c_str()),
            "evidence of a heatmap");
     }
+    const SrPriorComparison& c = f.prior_comparison;
+    any_change = any_change || c.change != SrChange::kNotCompared;
+    if (!AgainstPrior(c.change)) continue;
+    // The prior study's images (PS3.3 C.17.2.3: evidence of another
+    // Requested Procedure), each instance once.
+    for (const SrInstanceReference& ref : c.prior_images) {
+      note(doc.getPertinentOtherEvidence().addItem(c.prior_study_instance_uid.c_str(),
+                                                   ref.series_instance_uid.c_str(), ref.sop_class_uid.c_str(),
+                                                   ref.sop_instance_uid.c_str()),
+           "pertinent other evidence of a prior image");
+    }
+  }
+  if (any_change) {
+    note(doc.getCodingSchemeIdentification().addItem(kParallaxCodingScheme, "", "Parallax local codes", "Parallax"),
+         "coding scheme identification");
   }
   if (!b.ok()) return absl::InternalError("cannot build the measurement report: " + b.error());
 

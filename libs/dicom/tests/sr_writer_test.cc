@@ -87,11 +87,19 @@ void RequireValidIod(const std::string& path) {
   // The one expected warning: IHE AIR puts Device UID (0018,1002) into the
   // Contributing Equipment Sequence, which the dicom3tools release in Debian
   // 12 (2022) does not know there yet, so it calls the object Standard
-  // Extended. Any other warning fails.
+  // Extended. The other expected one: Parallax's private coding scheme
+  // "99PARALLAX" (the change since the prior) is not among the designators
+  // dciodvfy knows as defined terms; PS3.3 8.2 allows private designators
+  // that begin with "99", and the SR declares it in the Coding Scheme
+  // Identification Sequence. Any other warning fails.
   std::vector<std::string> other_warnings;
   for (const std::string& line : Lines(result.output, "Warning")) {
     if (line.find("(0x0018,0x1002)") != std::string::npos) continue;
     if (line.find("Standard Extended SOP Class") != std::string::npos) continue;
+    if (line.find("Unrecognized defined term <99PARALLAX> for value 1 of attribute <Coding Scheme Designator>") !=
+        std::string::npos) {
+      continue;
+    }
     other_warnings.push_back(line);
   }
   CHECK(other_warnings.empty());
@@ -515,6 +523,201 @@ TEST_CASE("a head CT report carries the haemorrhage volume in ml with its side a
   CHECK(One(sdh, "/705057003", &Item::code) == "SCT:52101004");
   CHECK(One(sdh, "/122157", &Item::text) == "0.88");
   CHECK(Count(sdh, "/42798000") == 0);
+}
+
+constexpr char kPriorStudyUid[] = "1.2.826.0.1.3680043.10.1187.1";
+constexpr char kPriorSeriesUid[] = "1.2.826.0.1.3680043.10.1187.1.2";
+constexpr char kCtImageStorage[] = "1.2.840.10008.5.1.4.1.1.2";
+
+// The head CT's haemorrhage compared with a prior head CT of 2026-09-03,
+// 92 days before: `change`, 12.1 mL then, 42.5 mL now; with the prior's two
+// images when `with_images`.
+MeasurementReportInput FollowUpInput(const Source& source, const EvidenceImage& heatmap, SrChange change,
+                                     bool with_images) {
+  MeasurementReportInput in = HeadInput(source, heatmap);
+  SrPriorComparison& c = in.findings[0].prior_comparison;
+  c.change = change;
+  c.unit = "mL";
+  c.current_size = 42.5;
+  if (change == SrChange::kNoPrior) return in;
+  c.prior_study_instance_uid = kPriorStudyUid;
+  c.prior_study_date = "20260903";
+  c.interval_days = 92;
+  c.prior_size = 12.1;
+  if (with_images) {
+    c.prior_images = {{kCtImageStorage, std::string(kPriorSeriesUid) + ".7", kPriorSeriesUid},
+                      {kCtImageStorage, std::string(kPriorSeriesUid) + ".8", kPriorSeriesUid}};
+  }
+  return in;
+}
+
+TEST_CASE("a haemorrhage larger since the prior lists the prior study as other evidence and states the change",
+          "[dicom][sr][change]") {
+  parallax::testing::TempDir dir;
+  const Source source = HeadSource(dir);
+  const EvidenceImage heatmap = Heatmap(source, "Subdural haemorrhage");
+  auto report = WriteMeasurementReport(FollowUpInput(source, heatmap, SrChange::kLarger, true));
+  INFO((report.ok() ? std::string() : std::string(report.status().message())));
+  REQUIRE(report.ok());
+  const std::string path = (dir.path() / "followup-sr.dcm").string();
+  WriteAll(path, report->part10);
+  RequireValidIod(path);
+
+  DcmFileFormat file;
+  DSRDocument doc;
+  ReadDocument(report->part10, file, doc);
+  DcmDataset& ds = *file.getDataset();
+  // Pertinent Other Evidence: the prior study, its series and both images.
+  DcmItem* other = nullptr;
+  REQUIRE(ds.findAndGetSequenceItem(DCM_PertinentOtherEvidenceSequence, other, 0).good());
+  CHECK(Get(*other, DCM_StudyInstanceUID) == kPriorStudyUid);
+  DcmItem* series = nullptr;
+  REQUIRE(other->findAndGetSequenceItem(DCM_ReferencedSeriesSequence, series, 0).good());
+  CHECK(Get(*series, DCM_SeriesInstanceUID) == kPriorSeriesUid);
+  DcmSequenceOfItems* sops = nullptr;
+  REQUIRE(series->findAndGetSequence(DCM_ReferencedSOPSequence, sops).good());
+  REQUIRE(sops->card() == 2);
+  CHECK(Get(*sops->getItem(0), DCM_ReferencedSOPInstanceUID) == std::string(kPriorSeriesUid) + ".7");
+  CHECK(Get(*sops->getItem(0), DCM_ReferencedSOPClassUID) == kCtImageStorage);
+  // Only the prior study there; the current study's evidence is apart.
+  DcmSequenceOfItems* others = nullptr;
+  REQUIRE(ds.findAndGetSequence(DCM_PertinentOtherEvidenceSequence, others).good());
+  CHECK(others->card() == 1);
+  DcmItem* current = nullptr;
+  REQUIRE(ds.findAndGetSequenceItem(DCM_CurrentRequestedProcedureEvidenceSequence, current, 0).good());
+  CHECK(Get(*current, DCM_StudyInstanceUID) == source.header.study_instance_uid);
+  // The private coding scheme is declared.
+  DcmItem* scheme = nullptr;
+  REQUIRE(ds.findAndGetSequenceItem(DCM_CodingSchemeIdentificationSequence, scheme, 0).good());
+  CHECK(Get(*scheme, DCM_CodingSchemeDesignator) == "99PARALLAX");
+
+  // The measurement group states the change, the prior, the interval and the prior size.
+  const auto groups = Groups(ReadItems(doc));
+  REQUIRE(groups.count("finding-sdh-1") == 1);
+  const std::vector<Item>& sdh = groups.at("finding-sdh-1");
+  CHECK(One(sdh, "/CHANGE", &Item::code) == "99PARALLAX:LARGER");
+  CHECK(One(sdh, "/CHANGE/110180", &Item::text) == kPriorStudyUid);
+  CHECK(One(sdh, "/CHANGE/111060", &Item::value_type) == "DATE");
+  CHECK(One(sdh, "/CHANGE/INTERVAL", &Item::text) == "92");
+  CHECK(One(sdh, "/CHANGE/INTERVAL", &Item::unit) == "UCUM:d");
+  CHECK(One(sdh, "/CHANGE/PRIOR-SIZE", &Item::text) == "12.1");
+  CHECK(One(sdh, "/CHANGE/PRIOR-SIZE", &Item::unit) == "UCUM:ml");
+  CHECK(One(sdh, "/118565006", &Item::text) == "42.5");  // the current volume as before
+  int comments = 0;
+  for (const Item& i : sdh) {
+    if (i.path.size() > 7 && i.path.compare(i.path.size() - 7, 7, "/121106") == 0 &&
+        i.text == "Change since prior: larger since prior of 2026-09-03 (92 days): 12.1 mL -> 42.5 mL") {
+      ++comments;
+    }
+  }
+  CHECK(comments == 1);
+
+  // dsrdump (DCMTK) reads the tree back and shows the change and the prior
+  // study; dcmdump shows the Pertinent Other Evidence (dsrdump's header
+  // does not print the evidence sequences).
+  const CommandResult dump = Run("dsrdump +Pl '" + path + "'");
+  INFO(dump.output);
+  REQUIRE(dump.exit_code == 0);
+  CHECK(dump.output.find("<contains CODE:(,,\"Change since prior study\")=(LARGER,99PARALLAX,\"Larger than at prior "
+                         "study\")>") != std::string::npos);
+  CHECK(dump.output.find("<has properties UIDREF:(,,\"Study Instance UID\")=\"" + std::string(kPriorStudyUid) + "\">") !=
+        std::string::npos);
+  CHECK(dump.output.find("<has properties DATE:(,,\"Study Date\")=\"20260903\">") != std::string::npos);
+  CHECK(dump.output.find("<has properties NUM:(,,\"Interval since prior study\")=\"92\" (d,UCUM,\"day\")>") !=
+        std::string::npos);
+  CHECK(dump.output.find("<has properties NUM:(,,\"Size at prior study\")=\"12.1\" (ml,UCUM,\"milliliter\")>") !=
+        std::string::npos);
+  CHECK(dump.output.find("Change since prior: larger since prior of 2026-09-03 (92 days): 12.1 mL -> 42.5 mL") !=
+        std::string::npos);
+  const CommandResult header = Run("dcmdump '" + path + "'");
+  REQUIRE(header.exit_code == 0);
+  const size_t evidence = header.output.find("(0040,a385) SQ");
+  REQUIRE(evidence != std::string::npos);
+  CHECK(header.output.find("[" + std::string(kPriorStudyUid) + "]", evidence) != std::string::npos);
+  CHECK(header.output.find("[" + std::string(kPriorSeriesUid) + "]", evidence) != std::string::npos);
+}
+
+TEST_CASE("without the prior's images the prior study is named in the content tree only and the SR stays valid",
+          "[dicom][sr][change]") {
+  parallax::testing::TempDir dir;
+  const Source source = HeadSource(dir);
+  const EvidenceImage heatmap = Heatmap(source, "Subdural haemorrhage");
+  auto report = WriteMeasurementReport(FollowUpInput(source, heatmap, SrChange::kStable, false));
+  INFO((report.ok() ? std::string() : std::string(report.status().message())));
+  REQUIRE(report.ok());
+  const std::string path = (dir.path() / "followup-noimages-sr.dcm").string();
+  WriteAll(path, report->part10);
+  RequireValidIod(path);
+  DcmFileFormat file;
+  DSRDocument doc;
+  ReadDocument(report->part10, file, doc);
+  CHECK_FALSE(file.getDataset()->tagExists(DCM_PertinentOtherEvidenceSequence));
+  const auto groups = Groups(ReadItems(doc));
+  const std::vector<Item>& sdh = groups.at("finding-sdh-1");
+  CHECK(One(sdh, "/CHANGE", &Item::code) == "99PARALLAX:STABLE");
+  CHECK(One(sdh, "/CHANGE/110180", &Item::text) == kPriorStudyUid);
+}
+
+TEST_CASE("a first study says no prior is available and an uncompared finding says nothing about priors",
+          "[dicom][sr][change]") {
+  parallax::testing::TempDir dir;
+  const Source source = HeadSource(dir);
+  const EvidenceImage heatmap = Heatmap(source, "Subdural haemorrhage");
+  auto first = WriteMeasurementReport(FollowUpInput(source, heatmap, SrChange::kNoPrior, false));
+  REQUIRE(first.ok());
+  const std::string path = (dir.path() / "first-sr.dcm").string();
+  WriteAll(path, first->part10);
+  RequireValidIod(path);
+  DcmFileFormat file;
+  DSRDocument doc;
+  ReadDocument(first->part10, file, doc);
+  const std::vector<Item> sdh = Groups(ReadItems(doc)).at("finding-sdh-1");
+  CHECK(One(sdh, "/CHANGE", &Item::code) == "99PARALLAX:NO-PRIOR");
+  CHECK(Count(sdh, "/CHANGE/110180") == 0);
+  CHECK(Count(sdh, "/CHANGE/INTERVAL") == 0);
+  CHECK_FALSE(file.getDataset()->tagExists(DCM_PertinentOtherEvidenceSequence));
+  CHECK(Run("dsrdump '" + path + "'").output.find("No prior study available") != std::string::npos);
+
+  auto plain = WriteMeasurementReport(HeadInput(source, heatmap));
+  REQUIRE(plain.ok());
+  DcmFileFormat plain_file;
+  DSRDocument plain_doc;
+  ReadDocument(plain->part10, plain_file, plain_doc);
+  CHECK(Count(Groups(ReadItems(plain_doc)).at("finding-sdh-1"), "/CHANGE") == 0);
+  CHECK_FALSE(plain_file.getDataset()->tagExists(DCM_CodingSchemeIdentificationSequence));
+}
+
+TEST_CASE("a comparison the writer cannot report is refused naming the problem", "[dicom][sr][change]") {
+  parallax::testing::TempDir dir;
+  const Source source = HeadSource(dir);
+  const EvidenceImage heatmap = Heatmap(source, "Subdural haemorrhage");
+  const MeasurementReportInput good = FollowUpInput(source, heatmap, SrChange::kSmaller, true);
+  REQUIRE(WriteMeasurementReport(good).ok());
+  auto refused = [](const MeasurementReportInput& input, const std::string& expected) {
+    auto result = WriteMeasurementReport(input);
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.status().code() == absl::StatusCode::kInvalidArgument);
+    INFO(result.status().message());
+    CHECK(std::string(result.status().message()).find(expected) != std::string::npos);
+  };
+  MeasurementReportInput r = good;
+  r.findings[0].prior_comparison.prior_study_instance_uid = "";
+  refused(r, "no valid prior Study Instance UID");
+  r = good;
+  r.findings[0].prior_comparison.prior_study_instance_uid = source.header.study_instance_uid;
+  refused(r, "the report's own study");
+  r = good;
+  r.findings[0].prior_comparison.prior_study_date = "3 Sep 2026";
+  refused(r, "prior study date");
+  r = good;
+  r.findings[0].prior_comparison.unit = "ml3";
+  refused(r, "unit mL or cm2");
+  r = good;
+  r.findings[0].prior_comparison.prior_size = -2;
+  refused(r, "negative size");
+  r = good;
+  r.findings[0].prior_comparison.prior_images[1].series_instance_uid.clear();
+  refused(r, "prior image has no valid Series");
 }
 
 TEST_CASE("the same report input gives the same UIDs and bytes and another report key gives others",

@@ -2,6 +2,8 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <optional>
 #include <ctime>
 #include <string>
 
@@ -201,6 +203,71 @@ Json LateralityConcept(common::v1::Laterality laterality) {
     default:
       return Json();
   }
+}
+
+namespace {
+
+struct ChangeTerm {
+  const char* code;     // kParallaxChange code
+  const char* display;  // the code's display
+  const char* word;     // in running text
+};
+
+std::optional<ChangeTerm> ChangeTermOf(common::v1::ChangeClass change) {
+  switch (change) {
+    case common::v1::CHANGE_CLASS_NO_PRIOR: return ChangeTerm{"no-prior", "No prior study available", "no prior"};
+    case common::v1::CHANGE_CLASS_NEW: return ChangeTerm{"new", "New since the prior study", "new"};
+    case common::v1::CHANGE_CLASS_LARGER: return ChangeTerm{"larger", "Larger than at the prior study", "larger"};
+    case common::v1::CHANGE_CLASS_STABLE: return ChangeTerm{"stable", "Stable since the prior study", "stable"};
+    case common::v1::CHANGE_CLASS_SMALLER: return ChangeTerm{"smaller", "Smaller than at the prior study", "smaller"};
+    case common::v1::CHANGE_CLASS_RESOLVED: return ChangeTerm{"resolved", "Resolved since the prior study", "resolved"};
+    default: return std::nullopt;
+  }
+}
+
+std::string SizeText(double value, const std::string& unit) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.1f", value);
+  return unit.empty() ? std::string(buffer) : std::string(buffer) + " " + unit;
+}
+
+}  // namespace
+
+std::string FhirDateOfDicomDate(std::string_view d) {
+  if (d.size() != 8) return "";
+  for (char c : d) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return "";
+  }
+  const int month = (d[4] - '0') * 10 + (d[5] - '0');
+  const int day = (d[6] - '0') * 10 + (d[7] - '0');
+  if (month < 1 || month > 12 || day < 1 || day > 31) return "";
+  return std::string(d.substr(0, 4)) + "-" + std::string(d.substr(4, 2)) + "-" + std::string(d.substr(6, 2));
+}
+
+std::string ChangeSincePriorText(const common::v1::PriorComparison& c) {
+  const std::optional<ChangeTerm> term = ChangeTermOf(c.change());
+  if (!term) return "";
+  if (c.change() == common::v1::CHANGE_CLASS_NO_PRIOR) return "no prior available";
+  std::string text = std::string(term->word) + " since prior";
+  const std::string date = FhirDateOfDicomDate(c.prior_study_date());
+  if (!date.empty()) text += " of " + date;
+  if (c.interval_days() >= 0) {
+    text += " (" + std::to_string(c.interval_days()) + (c.interval_days() == 1 ? " day)" : " days)");
+  }
+  if (c.has_prior_size() && c.has_current_size() && std::isfinite(c.prior_size()) &&
+      std::isfinite(c.current_size())) {
+    text += ": " + SizeText(c.prior_size(), c.unit()) + " -> " + SizeText(c.current_size(), c.unit());
+  } else if (c.change() == common::v1::CHANGE_CLASS_RESOLVED && c.has_prior_size() && std::isfinite(c.prior_size())) {
+    text += ": was " + SizeText(c.prior_size(), c.unit());
+  }
+  if (c.change() == common::v1::CHANGE_CLASS_STABLE && !c.sizes_compared()) text += ", size not compared";
+  return text;
+}
+
+Json ChangeConcept(const common::v1::PriorComparison& c) {
+  const std::optional<ChangeTerm> term = ChangeTermOf(c.change());
+  if (!term) return Json();
+  return Concept(kParallaxChange, term->code, term->display, ChangeSincePriorText(c));
 }
 
 }  // namespace internal

@@ -28,6 +28,9 @@ inline constexpr char kParallaxQualityFlag[] = "urn:parallax:quality-flag";
 inline constexpr char kParallaxMethod[] = "urn:parallax:method";
 inline constexpr char kParallaxAuditEventType[] = "urn:parallax:audit-event-type";
 inline constexpr char kParallaxRole[] = "urn:parallax:role";
+// A finding's change since the patient's prior study (PriorComparison's
+// class): no-prior, new, larger, stable, smaller, resolved.
+inline constexpr char kParallaxChange[] = "urn:parallax:change-since-prior";
 
 // {"system", "code", "display"} with empty parts left out.
 Json Coding(std::string_view system, std::string_view code, std::string_view display);
@@ -72,5 +75,19 @@ void SetIfNotEmpty(Json& object, const char* key, std::string_view value);
 // Bilateral 51440002; Midline as text only); null Json for unspecified /
 // not applicable.
 Json LateralityConcept(common::v1::Laterality laterality);
+
+// The comparison's class as a CodeableConcept of kParallaxChange (code
+// no-prior / new / larger / stable / smaller / resolved, a display, and
+// ChangeSincePriorText as text); null Json for CHANGE_CLASS_UNSPECIFIED (no
+// comparison made) or an unknown value.
+Json ChangeConcept(const common::v1::PriorComparison& comparison);
+
+// The change in words, e.g. "new since prior of 2026-06-01 (92 days)",
+// "stable since prior of 2026-06-01 (92 days): 12.1 mL -> 11.8 mL", "no
+// prior available"; "" for CHANGE_CLASS_UNSPECIFIED. Dates and sizes only.
+std::string ChangeSincePriorText(const common::v1::PriorComparison& comparison);
+
+// FHIR date "YYYY-MM-DD" of a DICOM DA "YYYYMMDD"; "" when malformed.
+std::string FhirDateOfDicomDate(std::string_view dicom_date);
 
 }  // namespace parallax::fhir::internal

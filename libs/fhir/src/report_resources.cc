@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "fhir_common.h"
 #include "parallax/fhir/resources.h"
@@ -116,6 +117,48 @@ std::string QualityFlagCode(common::v1::QualityFlag flag) {
   return code;
 }
 
+// The prior study a finding was compared with, by its Study Instance UID;
+// null Json when the finding carries no comparison with a prior.
+Json PriorStudyReference(const common::v1::Finding& f) {
+  if (!f.has_prior_comparison() || f.prior_comparison().prior_study_instance_uid().empty()) return Json();
+  const common::v1::PriorComparison& c = f.prior_comparison();
+  Json ref{{"type", "ImagingStudy"}, {"identifier", DicomUidIdentifier(c.prior_study_instance_uid())}};
+  const std::string date = FhirDateOfDicomDate(c.prior_study_date());
+  ref["display"] = date.empty() ? std::string("Prior study compared") : "Prior study of " + date + " compared";
+  return ref;
+}
+
+// The change since the prior study: the class (kParallaxChange), the size
+// at both times in the comparison's unit, and the interval in days. Empty
+// when no comparison was made (change UNSPECIFIED).
+std::vector<Json> ChangeComponents(const common::v1::Finding& f) {
+  std::vector<Json> out;
+  if (!f.has_prior_comparison()) return out;
+  const common::v1::PriorComparison& c = f.prior_comparison();
+  Json change = ChangeConcept(c);
+  if (change.is_null()) return out;
+  out.push_back(Json{{"code", Concept(kParallaxMeasurement, "change-since-prior", "Change since the prior study")},
+                     {"valueCodeableConcept", change}});
+  const bool known_unit = c.unit() == "mL" || c.unit() == "cm2";
+  const int decimals = c.unit() == "cm2" ? 2 : 1;
+  if (known_unit && c.has_prior_size()) {
+    Json q = QuantityComponent(Concept(kParallaxMeasurement, "prior-size", "Size at the prior study"), c.prior_size(),
+                               decimals, c.unit());
+    if (!q.is_null()) out.push_back(std::move(q));
+  }
+  if (known_unit && c.has_current_size()) {
+    Json q = QuantityComponent(Concept(kParallaxMeasurement, "current-size", "Size at the current study"),
+                               c.current_size(), decimals, c.unit());
+    if (!q.is_null()) out.push_back(std::move(q));
+  }
+  if (c.change() != common::v1::CHANGE_CLASS_NO_PRIOR && c.interval_days() >= 0) {
+    Json q = QuantityComponent(Concept(kParallaxMeasurement, "interval-since-prior", "Interval since the prior study"),
+                               c.interval_days(), 0, "d");
+    if (!q.is_null()) out.push_back(std::move(q));
+  }
+  return out;
+}
+
 Json Components(const common::v1::Finding& f) {
   Json components = Json::array();
   auto add = [&components](Json c) {
@@ -152,6 +195,7 @@ Json Components(const common::v1::Finding& f) {
     add(Json{{"code", Concept(kParallaxMeasurement, "quality-flag", "Image quality flag")},
              {"valueCodeableConcept", Concept(kParallaxQualityFlag, QualityFlagCode(q), "")}});
   }
+  for (Json& c : ChangeComponents(f)) add(std::move(c));
   return components;
 }
 
@@ -304,9 +348,14 @@ Json BuildObservation(const v1::PublishReportRequest& report, int index, const R
     SetIfNotEmpty(obs["device"], "display", display);
   }
   std::string study_uid = StudyUid(report);
-  if (!study_uid.empty() || !ids.imaging_study.empty()) {
-    obs["derivedFrom"] = Json::array({ImagingStudyReference(study_uid, ids)});
+  Json derived = Json::array();
+  if (!study_uid.empty() || !ids.imaging_study.empty()) derived.push_back(ImagingStudyReference(study_uid, ids));
+  // The prior study the change was measured against, by its UID.
+  if (Json prior = PriorStudyReference(f);
+      !prior.is_null() && f.prior_comparison().prior_study_instance_uid() != study_uid) {
+    derived.push_back(std::move(prior));
   }
+  if (!derived.empty()) obs["derivedFrom"] = derived;
   Json components = Components(f);
   if (!components.empty()) obs["component"] = components;
   return obs;
@@ -353,9 +402,16 @@ Json BuildDiagnosticReport(const v1::PublishReportRequest& report, const ReportI
   }
   if (!results.empty()) dr["result"] = results;
   std::string study_uid = StudyUid(report);
-  if (!study_uid.empty() || !ids.imaging_study.empty()) {
-    dr["imagingStudy"] = Json::array({ImagingStudyReference(study_uid, ids)});
+  Json studies = Json::array();
+  if (!study_uid.empty() || !ids.imaging_study.empty()) studies.push_back(ImagingStudyReference(study_uid, ids));
+  // Then each prior study a finding was compared with (once each).
+  std::set<std::string> priors;
+  for (const auto& input : report.observations()) {
+    Json prior = PriorStudyReference(input.finding());
+    const std::string& uid = input.finding().prior_comparison().prior_study_instance_uid();
+    if (!prior.is_null() && uid != study_uid && priors.insert(uid).second) studies.push_back(std::move(prior));
   }
+  if (!studies.empty()) dr["imagingStudy"] = studies;
   SetIfNotEmpty(dr, "conclusion", report.conclusion());
   Json conclusion_codes = Json::array();
   for (const auto& c : report.conclusion_codes()) {

@@ -75,8 +75,10 @@ const char* SideText(common::v1::Laterality laterality) {
   }
 }
 
-// "AI finding: Pneumothorax, right, area 12.5 cm2, probability 97%": the
-// payload when the caller gave no text. Carries no patient data.
+// "AI finding: Pneumothorax, right, area 12.5 cm2, probability 97%" (with
+// the change since the prior, ChangeSincePriorText, before the probability
+// when the finding carries a comparison): the payload when the caller gave
+// no text. Carries no patient data.
 std::string DefaultAlertText(const common::v1::Finding& f) {
   std::string name = f.code().display().empty() ? f.label() : f.code().display();
   std::string text = "AI finding: " + (name.empty() ? std::string("unnamed finding") : name);
@@ -90,6 +92,9 @@ std::string DefaultAlertText(const common::v1::Finding& f) {
   if (f.has_volume_ml() && std::isfinite(f.volume_ml())) {
     std::snprintf(buffer, sizeof buffer, ", volume %.0f mL", f.volume_ml());
     text += buffer;
+  }
+  if (f.has_prior_comparison()) {
+    if (std::string change = ChangeSincePriorText(f.prior_comparison()); !change.empty()) text += ", " + change;
   }
   if (std::isfinite(f.probability())) {
     std::snprintf(buffer, sizeof buffer, ", probability %.0f%%", f.probability() * 100.0);

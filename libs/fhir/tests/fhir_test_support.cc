@@ -246,6 +246,30 @@ v1::PublishReportRequest HeadCtReport(v1::ReportStatus status) {
   return r;
 }
 
+v1::PublishReportRequest HeadCtFollowUpReport(v1::ReportStatus status, common::v1::ChangeClass change) {
+  v1::PublishReportRequest r = HeadCtReport(status);
+  common::v1::Finding* f = r.mutable_observations(0)->mutable_finding();
+  common::v1::PriorComparison* c = f->mutable_prior_comparison();
+  c->set_change(change);
+  c->set_unit("mL");
+  c->set_current_size(f->volume_ml());
+  if (change == common::v1::CHANGE_CLASS_NO_PRIOR) {
+    c->set_interval_days(-1);
+    c->set_note("no prior head CT of this patient");
+    return r;
+  }
+  c->set_prior_study_instance_uid(kPriorHeadCtStudyUid);
+  c->set_prior_series_instance_uid(kPriorHeadCtSeriesUid);
+  c->set_prior_study_date("20260903");
+  c->set_interval_days(92);
+  // A prior size that fits the class (45.2 mL now).
+  if (change == common::v1::CHANGE_CLASS_STABLE) c->set_prior_size(44.0);
+  if (change == common::v1::CHANGE_CLASS_SMALLER) c->set_prior_size(80.3);
+  if (change == common::v1::CHANGE_CLASS_LARGER || change == common::v1::CHANGE_CLASS_RESOLVED) c->set_prior_size(20.1);
+  c->set_sizes_compared(change != common::v1::CHANGE_CLASS_NEW);
+  return r;
+}
+
 audit::v1::AuditEvent AuditEntry(audit::v1::EventType type, audit::v1::Outcome outcome, int64_t sequence) {
   audit::v1::AuditEvent e;
   e.set_event_id("0b6f0c7e-4f7c-4c1e-9a4a-" + std::to_string(100000000000 + sequence));

@@ -38,6 +38,16 @@ v1::PublishReportRequest ChestReport(v1::ReportStatus status);
 // A report on the head CT with the subdural haemorrhage.
 v1::PublishReportRequest HeadCtReport(v1::ReportStatus status);
 
+// The head CT report whose haemorrhage was compared with the patient's
+// prior head CT of 2026-09-03 (92 days before; 45.2 mL now and, at the
+// prior, 20.1 mL when larger or resolved, 44.0 mL when stable, 80.3 mL when
+// smaller, none when new) with class `change`; for CHANGE_CLASS_NO_PRIOR the
+// comparison names no prior (interval -1, current size only).
+v1::PublishReportRequest HeadCtFollowUpReport(v1::ReportStatus status, common::v1::ChangeClass change);
+// The prior study's UID and series of HeadCtFollowUpReport.
+inline constexpr char kPriorHeadCtStudyUid[] = "1.2.826.0.1.3680043.8.498.20001";
+inline constexpr char kPriorHeadCtSeriesUid[] = "1.2.826.0.1.3680043.8.498.20001.2";
+
 audit::v1::AuditEvent AuditEntry(audit::v1::EventType type, audit::v1::Outcome outcome, int64_t sequence);
 
 // Writes each resource to dir/<name>.json and returns the paths.

@@ -2,6 +2,7 @@
 // statuses, references that agree with each other, ids.
 #include <regex>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -155,6 +156,102 @@ TEST_CASE("a left subdural haemorrhage carries its volume in mL, subtype and mid
   CHECK_FALSE(obs["bodySite"].contains("coding"));
   // No verifying user on a preliminary AI result: only the organisation.
   CHECK(obs["performer"].size() == 1);
+}
+
+constexpr char kChange[] = "urn:parallax:change-since-prior";
+
+TEST_CASE("a haemorrhage stable since the prior carries the change, both sizes, the interval and the prior study",
+          "[fhir][observation][change]") {
+  v1::PublishReportRequest report = testing::HeadCtFollowUpReport(v1::REPORT_STATUS_FINAL, common::v1::CHANGE_CLASS_STABLE);
+  const ReportIds ids = IdsFor(report);
+  Json obs = BuildObservation(report, 0, ids, Settings{});
+  Json change = Component(obs, "change-since-prior");
+  REQUIRE_FALSE(change.is_null());
+  CHECK(change["code"]["coding"][0]["system"] == "urn:parallax:measurement");
+  CHECK(HasCoding(change["valueCodeableConcept"], kChange, "stable"));
+  CHECK(change["valueCodeableConcept"]["text"] == "stable since prior of 2026-09-03 (92 days): 44.0 mL -> 45.2 mL");
+  Json prior = Component(obs, "prior-size");
+  REQUIRE_FALSE(prior.is_null());
+  CHECK(prior["valueQuantity"]["value"].get<double>() == Approx(44.0));
+  CHECK(prior["valueQuantity"]["system"] == kUcum);
+  CHECK(prior["valueQuantity"]["code"] == "mL");
+  Json current = Component(obs, "current-size");
+  REQUIRE_FALSE(current.is_null());
+  CHECK(current["valueQuantity"]["value"].get<double>() == Approx(45.2));
+  CHECK(current["valueQuantity"]["code"] == "mL");
+  Json interval = Component(obs, "interval-since-prior");
+  REQUIRE_FALSE(interval.is_null());
+  CHECK(interval["valueQuantity"]["value"].get<double>() == 92);
+  CHECK(interval["valueQuantity"]["code"] == "d");
+  CHECK(interval["valueQuantity"]["system"] == kUcum);
+
+  // derivedFrom: the current study first, then the prior by its UID.
+  REQUIRE(obs["derivedFrom"].size() == 2);
+  CHECK(obs["derivedFrom"][0]["reference"] == "ImagingStudy/" + ids.imaging_study);
+  CHECK(obs["derivedFrom"][1]["type"] == "ImagingStudy");
+  CHECK(obs["derivedFrom"][1]["identifier"]["system"] == "urn:dicom:uid");
+  CHECK(obs["derivedFrom"][1]["identifier"]["value"] == std::string("urn:oid:") + testing::kPriorHeadCtStudyUid);
+  CHECK(obs["derivedFrom"][1]["display"] == "Prior study of 2026-09-03 compared");
+  CHECK_FALSE(obs["derivedFrom"][1].contains("reference"));
+
+  // The DiagnosticReport names the prior study beside the current one.
+  Json dr = BuildDiagnosticReport(report, ids, Settings{});
+  REQUIRE(dr["imagingStudy"].size() == 2);
+  CHECK(dr["imagingStudy"][0]["reference"] == "ImagingStudy/" + ids.imaging_study);
+  CHECK(dr["imagingStudy"][1]["identifier"]["value"] == std::string("urn:oid:") + testing::kPriorHeadCtStudyUid);
+}
+
+TEST_CASE("each change class gets its own code, and a new finding has no prior size", "[fhir][observation][change]") {
+  const std::vector<std::pair<common::v1::ChangeClass, std::string>> classes = {
+      {common::v1::CHANGE_CLASS_NEW, "new"},         {common::v1::CHANGE_CLASS_LARGER, "larger"},
+      {common::v1::CHANGE_CLASS_STABLE, "stable"},   {common::v1::CHANGE_CLASS_SMALLER, "smaller"},
+      {common::v1::CHANGE_CLASS_RESOLVED, "resolved"}};
+  for (const auto& [change, code] : classes) {
+    v1::PublishReportRequest report = testing::HeadCtFollowUpReport(v1::REPORT_STATUS_FINAL, change);
+    Json obs = BuildObservation(report, 0, IdsFor(report), Settings{});
+    INFO(code);
+    CHECK(HasCoding(Component(obs, "change-since-prior")["valueCodeableConcept"], kChange, code));
+    CHECK(Component(obs, "prior-size").is_null() == (change == common::v1::CHANGE_CLASS_NEW));
+    CHECK(Component(obs, "interval-since-prior")["valueQuantity"]["value"].get<double>() == 92);
+  }
+  v1::PublishReportRequest fresh = testing::HeadCtFollowUpReport(v1::REPORT_STATUS_FINAL, common::v1::CHANGE_CLASS_NEW);
+  CHECK(Component(BuildObservation(fresh, 0, IdsFor(fresh), Settings{}), "change-since-prior")["valueCodeableConcept"]
+            ["text"] == "new since prior of 2026-09-03 (92 days)");
+}
+
+TEST_CASE("a finding without a prior says no prior is available and one never compared says nothing",
+          "[fhir][observation][change]") {
+  v1::PublishReportRequest first = testing::HeadCtFollowUpReport(v1::REPORT_STATUS_FINAL, common::v1::CHANGE_CLASS_NO_PRIOR);
+  const ReportIds ids = IdsFor(first);
+  Json obs = BuildObservation(first, 0, ids, Settings{});
+  Json change = Component(obs, "change-since-prior");
+  REQUIRE_FALSE(change.is_null());
+  CHECK(HasCoding(change["valueCodeableConcept"], kChange, "no-prior"));
+  CHECK(change["valueCodeableConcept"]["coding"][0]["display"] == "No prior study available");
+  CHECK(change["valueCodeableConcept"]["text"] == "no prior available");
+  CHECK(Component(obs, "prior-size").is_null());
+  CHECK(Component(obs, "interval-since-prior").is_null());
+  CHECK(Component(obs, "current-size")["valueQuantity"]["value"].get<double>() == Approx(45.2));
+  CHECK(obs["derivedFrom"].size() == 1);
+  CHECK(BuildDiagnosticReport(first, ids, Settings{})["imagingStudy"].size() == 1);
+
+  v1::PublishReportRequest plain = testing::HeadCtReport(v1::REPORT_STATUS_FINAL);
+  Json none = BuildObservation(plain, 0, IdsFor(plain), Settings{});
+  CHECK(Component(none, "change-since-prior").is_null());
+  CHECK(Component(none, "current-size").is_null());
+  CHECK(none["derivedFrom"].size() == 1);
+}
+
+TEST_CASE("the generated alert text says how the finding changed since the prior", "[fhir][communication][change]") {
+  v1::PublishCommunicationRequest c;
+  c.set_alert_id("alert-followup");
+  c.mutable_study()->set_study_instance_uid("1.2.826.0.1.3680043.8.498.20002");
+  *c.mutable_finding() =
+      testing::HeadCtFollowUpReport(v1::REPORT_STATUS_PRELIMINARY, common::v1::CHANGE_CLASS_LARGER).observations(0).finding();
+  c.set_priority(v1::COMMUNICATION_PRIORITY_ASAP);
+  Json comm = BuildCommunication(c, "alert-followup", "", Settings{});
+  const std::string text = comm["payload"][0]["contentString"];
+  CHECK_THAT(text, Catch::Contains("larger since prior of 2026-09-03 (92 days): 20.1 mL -> 45.2 mL, probability"));
 }
 
 TEST_CASE("a negative finding is coded Absent without side or size", "[fhir][observation]") {

@@ -52,6 +52,13 @@ Named EveryResource() {
   v1::PublishReportRequest no_manifest = testing::HeadCtReport(v1::REPORT_STATUS_PRELIMINARY);
   no_manifest.clear_manifest();
   AddReport(out, "headct-no-manifest", no_manifest, settings);
+  // Every change class since a prior study (components, prior study refs).
+  for (auto change : {common::v1::CHANGE_CLASS_NO_PRIOR, common::v1::CHANGE_CLASS_NEW, common::v1::CHANGE_CLASS_LARGER,
+                      common::v1::CHANGE_CLASS_STABLE, common::v1::CHANGE_CLASS_SMALLER,
+                      common::v1::CHANGE_CLASS_RESOLVED}) {
+    AddReport(out, "headct-followup-" + common::v1::ChangeClass_Name(change),
+              testing::HeadCtFollowUpReport(v1::REPORT_STATUS_FINAL, change), settings);
+  }
 
   for (auto priority : {v1::COMMUNICATION_PRIORITY_UNSPECIFIED, v1::COMMUNICATION_PRIORITY_ROUTINE,
                         v1::COMMUNICATION_PRIORITY_URGENT, v1::COMMUNICATION_PRIORITY_ASAP,
@@ -70,6 +77,21 @@ Named EveryResource() {
     out.emplace_back("communication-" + v1::CommunicationPriority_Name(priority),
                      BuildCommunication(c, LogicalId("alert", c.alert_id()),
                                         priority == v1::COMMUNICATION_PRIORITY_ASAP ? "" : "report-abc", settings));
+  }
+
+  {
+    // An alert on a haemorrhage stable since the prior, with the generated text.
+    v1::PublishCommunicationRequest c;
+    c.set_alert_id("alert-followup");
+    c.mutable_study()->set_study_instance_uid("1.2.826.0.1.3680043.8.498.20002");
+    *c.mutable_manifest() = testing::HeadCtManifest();
+    *c.mutable_finding() =
+        testing::HeadCtFollowUpReport(v1::REPORT_STATUS_PRELIMINARY, common::v1::CHANGE_CLASS_STABLE)
+            .observations(0)
+            .finding();
+    c.set_priority(v1::COMMUNICATION_PRIORITY_URGENT);
+    c.set_recipient_group("neuroradiology");
+    out.emplace_back("communication-followup", BuildCommunication(c, "alert-followup", "report-abc", settings));
   }
 
   // Each alert state's Communication status (alert routing: open or

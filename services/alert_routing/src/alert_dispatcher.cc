@@ -108,7 +108,45 @@ std::string ResolutionWords(v1::ResolutionOutcome o) {
   }
 }
 
+// "2026-06-01" from a DICOM date "20260601"; other text as it is.
+std::string DateInText(const std::string& dicom_date) {
+  if (dicom_date.size() != 8 ||
+      !std::all_of(dicom_date.begin(), dicom_date.end(), [](unsigned char c) { return std::isdigit(c); })) {
+    return dicom_date;
+  }
+  return absl::StrCat(dicom_date.substr(0, 4), "-", dicom_date.substr(4, 2), "-", dicom_date.substr(6, 2));
+}
+
 }  // namespace
+
+std::string ChangeText(const common::v1::Finding& f) {
+  if (!f.has_prior_comparison()) return "";
+  const common::v1::PriorComparison& c = f.prior_comparison();
+  std::string word;
+  switch (c.change()) {
+    case common::v1::CHANGE_CLASS_NO_PRIOR: return "no prior available";
+    case common::v1::CHANGE_CLASS_NEW: word = "new"; break;
+    case common::v1::CHANGE_CLASS_LARGER: word = "larger"; break;
+    case common::v1::CHANGE_CLASS_STABLE: word = "stable"; break;
+    case common::v1::CHANGE_CLASS_SMALLER: word = "smaller"; break;
+    case common::v1::CHANGE_CLASS_RESOLVED: word = "resolved"; break;
+    default: return "";
+  }
+  std::string text = absl::StrCat(word, " since prior");
+  if (!c.prior_study_date().empty()) absl::StrAppend(&text, " of ", DateInText(c.prior_study_date()));
+  if (c.interval_days() >= 0) {
+    absl::StrAppend(&text, " (", c.interval_days(), c.interval_days() == 1 ? " day)" : " days)");
+  }
+  if (c.has_prior_size() && c.has_current_size()) {
+    absl::StrAppend(&text, absl::StrFormat(": %.1f %s -> %.1f %s", c.prior_size(), c.unit(), c.current_size(), c.unit()));
+  } else if (c.has_prior_size() && c.change() == common::v1::CHANGE_CLASS_RESOLVED) {
+    absl::StrAppend(&text, absl::StrFormat(": was %.1f %s", c.prior_size(), c.unit()));
+  }
+  if (!c.sizes_compared() && (c.change() == common::v1::CHANGE_CLASS_STABLE)) {
+    absl::StrAppend(&text, ", size not compared");
+  }
+  return text;
+}
 
 fhir::v1::CommunicationStatus CommunicationStatusFor(v1::AlertState state) {
   switch (state) {
@@ -133,6 +171,7 @@ std::string AlertText(const StoredAlert& a, const common::v1::StudyManifest* man
   if (!f.zone().empty()) parts.push_back(f.zone());
   if (f.has_volume_ml()) parts.push_back(absl::StrFormat("%.1f mL", f.volume_ml()));
   if (f.has_area_cm2()) parts.push_back(absl::StrFormat("%.1f cm2", f.area_cm2()));
+  if (std::string change = ChangeText(f); !change.empty()) parts.push_back(std::move(change));
   parts.push_back(absl::StrFormat("probability %.2f", f.probability()));
   std::string text = absl::StrCat(prefix.empty() ? "" : absl::StrCat(prefix, ": "),
                                   PriorityWord(a.alert.priority(), a.critical), ": ", absl::StrJoin(parts, ", "));

@@ -59,11 +59,20 @@
 
 namespace parallax::alerting {
 
+// The finding's change since the prior study in words, for the alert text:
+// "new since prior of 2026-06-01 (92 days)", "stable since prior of
+// 2026-06-01 (92 days): 12.1 mL -> 11.8 mL", "no prior available"; "" when
+// the finding carries no comparison (prior_comparison unset or UNSPECIFIED).
+// Holds dates and sizes only, no patient data.
+std::string ChangeText(const common::v1::Finding& finding);
+
 // The one-line alert text of a Communication and a page, without patient
 // names or ids, e.g. "Critical: intracranial haemorrhage (subdural), left,
-// 45.8 mL, probability 0.94 — head CT; quality: none". `prefix` (e.g.
-// "Reminder") is put in front when not empty. `manifest` gives the
-// examination (body part and modality of the finding's series) when known.
+// 45.8 mL, new since prior of 2026-06-01 (92 days), probability 0.94 — head
+// CT; quality: none" (the change part, ChangeText, only when the finding
+// carries a comparison). `prefix` (e.g. "Reminder") is put in front when not
+// empty. `manifest` gives the examination (body part and modality of the
+// finding's series) when known.
 std::string AlertText(const StoredAlert& alert, const common::v1::StudyManifest* manifest,
                       const std::string& prefix = "");
 

@@ -4,7 +4,9 @@
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <sstream>
+#include <utility>
 
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_join.h>
@@ -106,6 +108,20 @@ std::vector<std::string> QualityFlagNames() {
     if (descriptor->value(i)->number() == 0) continue;
     names.push_back(Lower(full.substr(std::string_view("QUALITY_FLAG_").size())));
   }
+  return names;
+}
+
+// The change classes a rule's `when.change` may name, in the order errors
+// list them. "resolved" is not among them (see alert_policy.h).
+constexpr std::pair<std::string_view, common::v1::ChangeClass> kChangeConditions[] = {
+    {"no_prior", common::v1::CHANGE_CLASS_NO_PRIOR}, {"new", common::v1::CHANGE_CLASS_NEW},
+    {"larger", common::v1::CHANGE_CLASS_LARGER},     {"stable", common::v1::CHANGE_CLASS_STABLE},
+    {"smaller", common::v1::CHANGE_CLASS_SMALLER},   {"not_compared", common::v1::CHANGE_CLASS_UNSPECIFIED},
+};
+
+std::vector<std::string> ChangeConditionNames() {
+  std::vector<std::string> names;
+  for (const auto& [name, _] : kChangeConditions) names.emplace_back(name);
   return names;
 }
 
@@ -310,6 +326,46 @@ class PolicyParser {
       return std::nullopt;
     }
     return name;
+  }
+
+  // `when.change`: a list of change class names (see kChangeConditions).
+  // Each unknown or repeated name is an error at its own line.
+  std::set<common::v1::ChangeClass> ChangeList(const YAML::Node& n, int fallback_line, const std::string& path) {
+    std::set<common::v1::ChangeClass> classes;
+    static const std::vector<std::string> names = ChangeConditionNames();
+    const std::string known = absl::StrJoin(names, ", ");
+    if (n.IsNull() || (n.IsSequence() && n.size() == 0)) {
+      Error(n, fallback_line, path,
+            absl::StrCat("an empty list matches nothing: remove change to match any change (known: ", known, ")"));
+      return classes;
+    }
+    if (!n.IsSequence()) {
+      Error(n, fallback_line, path, absl::StrCat("expected a list of change classes, e.g. [new, larger] (known: ", known, ")"));
+      return classes;
+    }
+    std::map<common::v1::ChangeClass, std::string> where;
+    for (size_t i = 0; i < n.size(); ++i) {
+      const std::string item_path = absl::StrCat(path, "[", i, "]");
+      std::optional<std::string> name = Text(n[i], LineOf(n, fallback_line), item_path);
+      if (!name) continue;
+      const std::string lower = Lower(*name);
+      const auto* found = std::find_if(std::begin(kChangeConditions), std::end(kChangeConditions),
+                                       [&](const auto& c) { return c.first == lower; });
+      if (found == std::end(kChangeConditions)) {
+        Error(n[i], fallback_line, item_path,
+              lower == "resolved"
+                  ? absl::StrCat("'", *name, "' never alerts: a resolved finding is absent from the current study; known: ",
+                                 known)
+                  : absl::StrCat("unknown change class '", *name, "'", DidYouMean(*name, names), "; known: ", known));
+        continue;
+      }
+      if (auto [at, inserted] = where.emplace(found->second, item_path); !inserted) {
+        Error(n[i], fallback_line, item_path, absl::StrCat("'", *name, "' is already listed at ", at->second));
+        continue;
+      }
+      classes.insert(found->second);
+    }
+    return classes;
   }
 
   void ParseRoot(const YAML::Node& root) {
@@ -539,7 +595,7 @@ class PolicyParser {
     }
     if (const YAML::Node w = node["when"]; w.IsDefined()) {
       const std::string wpath = path + ".when";
-      if (CheckMap(w, line, wpath, {"min_volume_ml", "min_area_cm2", "min_probability"})) {
+      if (CheckMap(w, line, wpath, {"min_volume_ml", "min_area_cm2", "min_probability", "change"})) {
         if (const YAML::Node n = w["min_volume_ml"]; n.IsDefined()) {
           rule.when.min_volume_ml = Number(n, line, wpath + ".min_volume_ml", 0, 1e6);
         }
@@ -548,6 +604,9 @@ class PolicyParser {
         }
         if (const YAML::Node n = w["min_probability"]; n.IsDefined()) {
           rule.when.min_probability = Number(n, line, wpath + ".min_probability", 0, 1);
+        }
+        if (const YAML::Node n = w["change"]; n.IsDefined()) {
+          rule.when.change = ChangeList(n, LineOf(w, line), wpath + ".change");
         }
       }
     }
@@ -649,6 +708,17 @@ FhirPriority DefaultFhirPriority(alerting::v1::AlertPriority p) {
     case alerting::v1::ALERT_PRIORITY_URGENT: return FhirPriority::kUrgent;
     default: return FhirPriority::kRoutine;
   }
+}
+
+common::v1::ChangeClass FindingChangeClass(const common::v1::Finding& finding) {
+  return finding.has_prior_comparison() ? finding.prior_comparison().change() : common::v1::CHANGE_CLASS_UNSPECIFIED;
+}
+
+std::string_view ChangeConditionName(common::v1::ChangeClass change) {
+  for (const auto& [name, c] : kChangeConditions) {
+    if (c == change) return name;
+  }
+  return change == common::v1::CHANGE_CLASS_RESOLVED ? "resolved" : "not_compared";
 }
 
 const AlertRule* AlertPolicy::FindRule(std::string_view id) const {

@@ -29,7 +29,8 @@
 //       description: Any intracranial haemorrhage   # optional, for people
 //       labels: [Intracranial haemorrhage]   # model labels, one or more
 //       subtypes: [epidural]                 # optional filter on Finding.subtype
-//       when: {min_volume_ml: 40}            # optional: min_volume_ml, min_area_cm2, min_probability
+//       when: {min_volume_ml: 40}            # optional: min_volume_ml, min_area_cm2, min_probability,
+//                                            #   change (below)
 //       critical: true                       # optional, default: priority == critical
 //       notify: [neuroradiology]             # one or more groups, first = primary
 //       priority: critical                   # routine | urgent | critical
@@ -44,6 +45,23 @@
 // Labels and subtypes are compared without regard to case. A threshold is
 // "at least" (>=); a finding without the measured quantity (no volume_ml,
 // no area_cm2) does not meet a threshold on it.
+//
+// `when: {change: [new, larger]}` routes by the finding's change since the
+// patient's prior study (Finding.prior_comparison, filled by triage with
+// libs/comparison): a rule with `change` matches only a finding whose class
+// is in the list, one of
+//   no_prior      the patient has no prior study to compare with
+//   new           absent in the prior, present now
+//   larger        present at both, grown (by the comparison rule's ratio)
+//   stable        present at both, about the same size (or sizes not comparable)
+//   smaller       present at both, shrunk
+//   not_compared  the finding carries no comparison (prior_comparison unset
+//                 or its change UNSPECIFIED), e.g. comparison is switched off
+// A rule without `change` matches whatever the change. "resolved" is refused:
+// a resolved finding is absent from the current study and never alerts. So a
+// first study (no_prior / not_compared) keeps routing as before, while e.g. a
+// stable haemorrhage known from the prior can route at a lower priority than
+// a new one.
 //
 // Thread-safety: a loaded AlertPolicy is a plain immutable value; share it by
 // const reference (or shared_ptr<const>) between threads freely.
@@ -86,11 +104,14 @@ struct EscalationStep {
   std::chrono::seconds after{0};
 };
 
-// Size/confidence conditions of a rule; unset = no condition.
+// Size/confidence/change conditions of a rule; unset (empty) = no condition.
 struct RuleThresholds {
   std::optional<double> min_volume_ml;    // Finding.volume_ml >= this
   std::optional<double> min_area_cm2;     // Finding.area_cm2 >= this
   std::optional<double> min_probability;  // Finding.probability >= this (beyond the operating point)
+  // The change classes the rule matches (FindingChangeClass of the finding);
+  // CHANGE_CLASS_UNSPECIFIED stands for not_compared. Empty = any change.
+  std::set<common::v1::ChangeClass> change;
 };
 
 struct AlertRule {
@@ -130,6 +151,14 @@ struct AlertPolicy {
   const AlertGroup* FindGroup(std::string_view name) const;
 };
 
+// The finding's change class as the policy sees it: prior_comparison's
+// change, or CHANGE_CLASS_UNSPECIFIED (not_compared) when it carries none.
+common::v1::ChangeClass FindingChangeClass(const common::v1::Finding& finding);
+
+// The policy's name of a change class: "no_prior", "new", "larger",
+// "stable", "smaller", "resolved"; "not_compared" for UNSPECIFIED.
+std::string_view ChangeConditionName(common::v1::ChangeClass change);
+
 // Parses and validates a policy from YAML text. `file_name_for_errors`
 // prefixes every error ("alert_policy.yaml:14: ..."). `known_labels` are the
 // labels of the loaded models; when it is non-empty, a rule label that is
@@ -139,8 +168,9 @@ struct AlertPolicy {
 // 20, then "... and N more"), one per line, each as
 //   "<file>:<line>: <path>: <what is wrong>"
 // e.g. "alert_policy.yaml:14: rules[2].notify[0]: unknown group 'neurosurgry'
-// (did you mean 'neurosurgery'?)". Malformed YAML yields the parser's
-// message at the parser's line.
+// (did you mean 'neurosurgery'?)" or "alert_policy.yaml:9:
+// rules[0].when.change[1]: unknown change class 'grown' (...)". Malformed
+// YAML yields the parser's message at the parser's line.
 absl::StatusOr<AlertPolicy> ParseAlertPolicy(std::string_view yaml_text, std::string_view file_name_for_errors,
                                              const std::set<std::string>& known_labels);
 

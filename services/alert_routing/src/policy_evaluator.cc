@@ -41,6 +41,20 @@ std::string MissedThreshold(const AlertRule& rule, const common::v1::Finding& f)
   if (w.min_probability && f.probability() < *w.min_probability) {
     return absl::StrCat(rule.id, " needs probability at least ", *w.min_probability, " (", f.probability(), ")");
   }
+  if (!w.change.empty()) {
+    const common::v1::ChangeClass change = FindingChangeClass(f);
+    if (w.change.count(change) == 0) {
+      std::vector<std::string> wanted;
+      // In the order alert_policy.h lists them (not_compared last).
+      for (common::v1::ChangeClass c :
+           {common::v1::CHANGE_CLASS_NO_PRIOR, common::v1::CHANGE_CLASS_NEW, common::v1::CHANGE_CLASS_LARGER,
+            common::v1::CHANGE_CLASS_STABLE, common::v1::CHANGE_CLASS_SMALLER, common::v1::CHANGE_CLASS_UNSPECIFIED}) {
+        if (w.change.count(c) > 0) wanted.emplace_back(ChangeConditionName(c));
+      }
+      return absl::StrCat(rule.id, " needs change ", absl::StrJoin(wanted, " or "), " (",
+                          std::string(ChangeConditionName(change)), ")");
+    }
+  }
   return "";
 }
 
@@ -133,7 +147,12 @@ AlertDecision Evaluate(const AlertPolicy& policy, const common::v1::Finding& fin
       d.max_renotify = std::max(d.max_renotify, r->max_renotify);
     }
   }
-  d.explanation = absl::StrCat(what, ": ", absl::StrJoin(d.rule_ids, ", "), " -> ", absl::StrJoin(d.target_groups, ", "),
+  const common::v1::ChangeClass change = FindingChangeClass(finding);
+  d.explanation = absl::StrCat(what,
+                               change == common::v1::CHANGE_CLASS_UNSPECIFIED
+                                   ? ""
+                                   : absl::StrCat(" (change ", std::string(ChangeConditionName(change)), ")"),
+                               ": ", absl::StrJoin(d.rule_ids, ", "), " -> ", absl::StrJoin(d.target_groups, ", "),
                                " (", alerting::v1::AlertPriority_Name(d.priority), ", ",
                                std::string(FhirPriorityCode(d.fhir_priority)), d.critical ? ", critical result" : "", ")");
   return d;

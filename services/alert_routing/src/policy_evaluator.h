@@ -10,9 +10,13 @@
 //   2. A rule "applies" when one of its labels is the finding's label and,
 //      when it lists subtypes, one of them is the finding's subtype (both
 //      compared without regard to case). It "matches" when it applies and the
-//      finding meets its `when` thresholds.
+//      finding meets its `when` conditions: the thresholds and, when the
+//      rule lists `change` classes, the finding's change since the prior
+//      study is one of them (FindingChangeClass; not_compared when the
+//      finding carries no comparison).
 //      No rule applies                             -> suppressed NO_POLICY
 //      Rules apply but none matches                -> suppressed RULE_THRESHOLD
+//      (also when only the change class kept them from matching)
 //   3. A veto quality flag (study-level or the finding's own)
 //                                                  -> suppressed QUALITY
 //   4. Otherwise it alerts. The first matching rule in file order is the

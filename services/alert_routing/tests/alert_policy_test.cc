@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -66,6 +67,25 @@ cv1::Finding Positive(const std::string& label, const std::string& subtype = "")
 cv1::Finding Haemorrhage(double volume_ml, const std::string& subtype = "subdural") {
   cv1::Finding f = Positive("Intracranial haemorrhage", subtype);
   f.set_volume_ml(volume_ml);
+  return f;
+}
+
+// `f` as triage fills it after comparing with a prior of 2026-06-01, 92
+// days before (sizes in mL when both are given).
+cv1::Finding WithChange(cv1::Finding f, cv1::ChangeClass change, std::optional<double> prior_ml = std::nullopt) {
+  cv1::PriorComparison* c = f.mutable_prior_comparison();
+  c->set_change(change);
+  if (change == cv1::CHANGE_CLASS_NO_PRIOR) {
+    c->set_interval_days(-1);
+    return f;
+  }
+  c->set_prior_study_instance_uid("1.2.826.0.1.3680043.10.1.7");
+  c->set_prior_study_date("20260601");
+  c->set_interval_days(92);
+  if (prior_ml) c->set_prior_size(*prior_ml);
+  if (f.has_volume_ml()) c->set_current_size(f.volume_ml());
+  c->set_unit("mL");
+  c->set_sizes_compared(prior_ml.has_value() && f.has_volume_ml());
   return f;
 }
 
@@ -223,6 +243,136 @@ TEST_CASE("labels and subtypes match whatever their case", "[alert_policy]") {
   }(), {});
   REQUIRE(d.alert);
   CHECK(d.primary_rule_id() == "ich-epidural-large");
+}
+
+TEST_CASE("a new haemorrhage alerts as critical while a stable one known from the prior alerts as urgent",
+          "[alert_policy][change]") {
+  const AlertDecision fresh = Evaluate(ShippedPolicy(), WithChange(Haemorrhage(20), cv1::CHANGE_CLASS_NEW), {});
+  REQUIRE(fresh.alert);
+  CHECK(fresh.rule_ids == std::vector<std::string>{"ich-any"});
+  CHECK(fresh.priority == av1::ALERT_PRIORITY_CRITICAL);
+  CHECK(fresh.critical);
+  CHECK(fresh.fhir_priority == FhirPriority::kAsap);
+
+  const AlertDecision known =
+      Evaluate(ShippedPolicy(), WithChange(Haemorrhage(20), cv1::CHANGE_CLASS_STABLE, 19.5), {});
+  REQUIRE(known.alert);
+  CHECK(known.rule_ids == std::vector<std::string>{"ich-known"});
+  CHECK(known.target_groups == std::vector<std::string>{"neuroradiology"});
+  CHECK(known.priority == av1::ALERT_PRIORITY_URGENT);
+  CHECK_FALSE(known.critical);
+  CHECK(known.fhir_priority == FhirPriority::kUrgent);
+  CHECK(known.priority < fresh.priority);
+  CHECK_THAT(known.explanation, Catch::Contains("(change stable)"));
+
+  // Smaller is known too; larger is as urgent as new.
+  const AlertDecision shrinking =
+      Evaluate(ShippedPolicy(), WithChange(Haemorrhage(8), cv1::CHANGE_CLASS_SMALLER, 20), {});
+  REQUIRE(shrinking.alert);
+  CHECK(shrinking.priority == av1::ALERT_PRIORITY_URGENT);
+  const AlertDecision growing = Evaluate(ShippedPolicy(), WithChange(Haemorrhage(30), cv1::CHANGE_CLASS_LARGER, 12), {});
+  REQUIRE(growing.alert);
+  CHECK(growing.priority == av1::ALERT_PRIORITY_CRITICAL);
+  CHECK(growing.critical);
+}
+
+TEST_CASE("a first study's haemorrhage, with no prior or not compared at all, stays critical", "[alert_policy][change]") {
+  for (const cv1::Finding& f : {WithChange(Haemorrhage(20), cv1::CHANGE_CLASS_NO_PRIOR), Haemorrhage(20)}) {
+    const AlertDecision d = Evaluate(ShippedPolicy(), f, {});
+    REQUIRE(d.alert);
+    CHECK(d.rule_ids == std::vector<std::string>{"ich-any"});
+    CHECK(d.priority == av1::ALERT_PRIORITY_CRITICAL);
+    CHECK(d.critical);
+  }
+  // A comparison message whose class was never set counts as not compared.
+  cv1::Finding unset = Haemorrhage(20);
+  unset.mutable_prior_comparison()->set_note("comparison pending");
+  CHECK(parallax::alerting::FindingChangeClass(unset) == cv1::CHANGE_CLASS_UNSPECIFIED);
+  CHECK(Evaluate(ShippedPolicy(), unset, {}).priority == av1::ALERT_PRIORITY_CRITICAL);
+}
+
+TEST_CASE("a large haemorrhage pages neurosurgery critically when new and urgently when stable since the prior",
+          "[alert_policy][change]") {
+  const AlertDecision fresh = Evaluate(ShippedPolicy(), WithChange(Haemorrhage(45), cv1::CHANGE_CLASS_NEW), {});
+  REQUIRE(fresh.alert);
+  CHECK(fresh.target_groups == std::vector<std::string>{"neuroradiology", "neurosurgery"});
+  const AlertDecision known = Evaluate(ShippedPolicy(), WithChange(Haemorrhage(45), cv1::CHANGE_CLASS_STABLE, 44), {});
+  REQUIRE(known.alert);
+  CHECK(known.target_groups == std::vector<std::string>{"neuroradiology", "neurosurgery"});
+  CHECK(known.priority == av1::ALERT_PRIORITY_URGENT);
+  CHECK_FALSE(known.critical);
+  CHECK(fresh.priority == av1::ALERT_PRIORITY_CRITICAL);
+
+  const AlertDecision epidural =
+      Evaluate(ShippedPolicy(), WithChange(Haemorrhage(35, "epidural"), cv1::CHANGE_CLASS_STABLE, 36), {});
+  REQUIRE(epidural.alert);
+  CHECK(epidural.primary_rule_id() == "ich-known");
+  CHECK(epidural.fhir_priority == FhirPriority::kUrgent);
+}
+
+TEST_CASE("a rule with change classes matches only those, and one without matches any change", "[alert_policy][change]") {
+  std::vector<std::string> lines = SmallPolicy();
+  lines[15] = "    when: {min_volume_ml: 40, change: [new, Larger]}";  // line 16: ich-large, case does not matter
+  auto parsed = ParseAlertPolicy(Lines(lines), "alert_policy.yaml", kHeadCtLabels);
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed->rules.size() == 2);
+  CHECK(parsed->rules[0].when.change.empty());
+  CHECK(parsed->rules[1].when.change == std::set<cv1::ChangeClass>{cv1::CHANGE_CLASS_NEW, cv1::CHANGE_CLASS_LARGER});
+
+  for (cv1::ChangeClass c : {cv1::CHANGE_CLASS_NEW, cv1::CHANGE_CLASS_LARGER}) {
+    const AlertDecision d = Evaluate(*parsed, WithChange(Haemorrhage(50), c, 10), {});
+    CHECK(d.rule_ids == std::vector<std::string>{"ich-any", "ich-large"});
+  }
+  for (cv1::ChangeClass c : {cv1::CHANGE_CLASS_STABLE, cv1::CHANGE_CLASS_SMALLER, cv1::CHANGE_CLASS_NO_PRIOR}) {
+    const AlertDecision d = Evaluate(*parsed, WithChange(Haemorrhage(50), c, 60), {});
+    CHECK(d.rule_ids == std::vector<std::string>{"ich-any"});
+  }
+  CHECK(Evaluate(*parsed, Haemorrhage(50), {}).rule_ids == std::vector<std::string>{"ich-any"});
+
+  // When only a change condition keeps every applicable rule from matching,
+  // the finding is suppressed as rule threshold and the explanation says why.
+  lines.resize(13);  // ich-any only
+  lines.insert(lines.begin() + 8, "    when: {change: [not_compared, no_prior]}");
+  auto only = ParseAlertPolicy(Lines(lines), "alert_policy.yaml", kHeadCtLabels);
+  REQUIRE(only.ok());
+  const AlertDecision d = Evaluate(*only, WithChange(Haemorrhage(10), cv1::CHANGE_CLASS_STABLE, 10), {});
+  CHECK_FALSE(d.alert);
+  CHECK(d.suppression == av1::SUPPRESSION_REASON_RULE_THRESHOLD);
+  CHECK_THAT(d.explanation, Catch::Contains("ich-any needs change no_prior or not_compared (stable)"));
+  CHECK(Evaluate(*only, Haemorrhage(10), {}).alert);
+}
+
+TEST_CASE("an unknown change class is an error naming its line and the known classes", "[alert_policy][change]") {
+  std::vector<std::string> lines = SmallPolicy();
+  lines[15] = "    when: {min_volume_ml: 40, change: [new, larjer]}";  // line 16
+  std::string error = ErrorOf(lines);
+  CHECK_THAT(error, Catch::Contains("alert_policy.yaml:16: rules[1].when.change[1]: unknown change class 'larjer' "
+                                    "(did you mean 'larger'?); known: no_prior, new, larger, stable, smaller, "
+                                    "not_compared"));
+
+  // Written as a block, the error names the item's own line.
+  lines = SmallPolicy();
+  lines[15] = "    when:";                  // line 16
+  lines.insert(lines.begin() + 16, {"      min_volume_ml: 40",  // line 17
+                                    "      change:",             // line 18
+                                    "        - new",             // line 19
+                                    "        - growing"});       // line 20
+  CHECK_THAT(ErrorOf(lines), Catch::Contains("alert_policy.yaml:20: rules[1].when.change[1]: unknown change class "
+                                             "'growing'"));
+
+  lines = SmallPolicy();
+  lines[15] = "    when: {change: [resolved]}";  // line 16
+  CHECK_THAT(ErrorOf(lines), Catch::Contains("alert_policy.yaml:16: rules[1].when.change[0]: 'resolved' never alerts"));
+
+  lines = SmallPolicy();
+  lines[15] = "    when: {change: []}";  // line 16
+  CHECK_THAT(ErrorOf(lines), Catch::Contains("alert_policy.yaml:16: rules[1].when.change: an empty list matches nothing"));
+
+  lines = SmallPolicy();
+  lines[15] = "    when: {change: [new, stable, new]}";  // line 16
+  CHECK_THAT(ErrorOf(lines),
+             Catch::Contains("alert_policy.yaml:16: rules[1].when.change[2]: 'new' is already listed at "
+                             "rules[1].when.change[0]"));
 }
 
 TEST_CASE("a finding below its operating point is suppressed whatever its size", "[alert_policy]") {

@@ -101,6 +101,37 @@ TEST_CASE("a 45 mL haemorrhage alerts neuroradiology first and neurosurgery too,
   CHECK((*small_stored)->groups == std::vector<std::string>{"neuroradiology"});
 }
 
+TEST_CASE("a new haemorrhage is routed as a critical alert and a stable one known from the prior as urgent",
+          "[alert_service][change][db]") {
+  AlertFixture fx(ShippedPolicy());
+  auto compared = [](common::v1::Finding f, common::v1::ChangeClass change) {
+    common::v1::PriorComparison* c = f.mutable_prior_comparison();
+    c->set_change(change);
+    c->set_prior_study_instance_uid("1.2.840.9");
+    c->set_prior_study_date("20260601");
+    c->set_interval_days(92);
+    return f;
+  };
+  auto fresh = fx.service->RouteAnalysis(
+      Service(), Analysis("1.2.840.4", 1, {compared(Haemorrhage("f-new", 20.0), common::v1::CHANGE_CLASS_NEW)}));
+  auto known = fx.service->RouteAnalysis(
+      Service(), Analysis("1.2.840.5", 1, {compared(Haemorrhage("f-known", 20.0), common::v1::CHANGE_CLASS_STABLE)}));
+  REQUIRE(fresh.ok());
+  REQUIRE(known.ok());
+  REQUIRE(fresh->changes_size() == 1);
+  REQUIRE(known->changes_size() == 1);
+  CHECK(fresh->changes(0).alert().priority() == v1::ALERT_PRIORITY_CRITICAL);
+  CHECK(fresh->changes(0).alert().policy_rule_id() == "ich-any");
+  CHECK(known->changes(0).alert().priority() == v1::ALERT_PRIORITY_URGENT);
+  CHECK(known->changes(0).alert().policy_rule_id() == "ich-known");
+  CHECK(known->changes(0).alert().finding().prior_comparison().change() == common::v1::CHANGE_CLASS_STABLE);
+  auto stored = fx.store->GetAlert(known->changes(0).alert().alert_id());
+  REQUIRE(stored.ok());
+  REQUIRE(stored->has_value());
+  CHECK_FALSE((*stored)->critical);
+  CHECK((*stored)->fhir_priority == FhirPriority::kUrgent);
+}
+
 TEST_CASE("routing the same analysis again returns its alerts unchanged and enqueues nothing", "[alert_service][db]") {
   AlertFixture fx(ShippedPolicy());
   const v1::RouteRequest request =

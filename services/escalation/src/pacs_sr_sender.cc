@@ -5,6 +5,7 @@
 #include <absl/strings/str_cat.h>
 #include <grpcpp/grpcpp.h>
 
+#include "parallax/dicom/instance_header.h"
 #include "parallax/dicom/sr_writer.h"
 #include "parallax/status/grpc_status.h"
 
@@ -33,6 +34,34 @@ bool Rejected(v1::FindingOutcome o) {
 }
 
 }  // namespace
+
+dicom::SrPriorComparison SrPriorComparisonOf(const common::v1::PriorComparison& c, const std::string& study_uid) {
+  dicom::SrPriorComparison out;
+  switch (c.change()) {
+    case common::v1::CHANGE_CLASS_NO_PRIOR: out.change = dicom::SrChange::kNoPrior; return out;
+    case common::v1::CHANGE_CLASS_NEW: out.change = dicom::SrChange::kNew; break;
+    case common::v1::CHANGE_CLASS_LARGER: out.change = dicom::SrChange::kLarger; break;
+    case common::v1::CHANGE_CLASS_STABLE: out.change = dicom::SrChange::kStable; break;
+    case common::v1::CHANGE_CLASS_SMALLER: out.change = dicom::SrChange::kSmaller; break;
+    case common::v1::CHANGE_CLASS_RESOLVED: out.change = dicom::SrChange::kResolved; break;
+    default: return out;
+  }
+  const std::string& prior = c.prior_study_instance_uid();
+  if (!dicom::IsValidUid(prior) || prior == study_uid) return dicom::SrPriorComparison{};
+  out.prior_study_instance_uid = prior;
+  if (c.prior_study_date().size() == 8) out.prior_study_date = c.prior_study_date();
+  out.interval_days = c.interval_days();
+  if (c.unit() == "mL" || c.unit() == "cm2") {
+    out.unit = c.unit();
+    if (c.has_prior_size() && c.prior_size() >= 0) out.prior_size = c.prior_size();
+    if (c.has_current_size() && c.current_size() >= 0) out.current_size = c.current_size();
+  }
+  for (const common::v1::ImageRef& image : c.prior_images()) {
+    if (image.sop_class_uid().empty() || image.series_instance_uid().empty()) continue;
+    out.prior_images.push_back({image.sop_class_uid(), image.sop_instance_uid(), image.series_instance_uid()});
+  }
+  return out;
+}
 
 absl::StatusOr<std::string> PacsSrSender::Send(const v1::Report& report, const StoredReport& stored) {
   const auto deadline = std::chrono::system_clock::now() + timeout_;
@@ -64,6 +93,7 @@ absl::StatusOr<std::string> PacsSrSender::Send(const v1::Report& report, const S
     if (f.has_area_cm2()) sr.area_cm2 = f.area_cm2();
     if (f.has_volume_ml()) sr.volume_ml = f.volume_ml();
     sr.subtype = f.subtype();
+    sr.prior_comparison = SrPriorComparisonOf(f.prior_comparison(), report.study().study_instance_uid());
     for (const std::string& uid : f.source_sop_instance_uids()) {
       auto it = classes.find(uid);
       if (it == classes.end()) continue;

@@ -10,12 +10,22 @@
 #include <functional>
 #include <memory>
 
+#include "parallax/dicom/sr_writer.h"
 #include "parallax/ingest/v1/ingest.grpc.pb.h"
 #include "parallax/ingest_client/study_source.h"
 #include "parallax/triage/v1/triage.grpc.pb.h"
 #include "report_publisher.h"
 
 namespace parallax::escalation {
+
+// The SR's comparison with the prior (libs/dicom sr_writer.h) from a
+// finding's PriorComparison: class, prior study UID and date, interval,
+// sizes with their unit, and the prior images (Pertinent Other Evidence).
+// "Not compared" (the SR then says nothing) when the class is unspecified,
+// or when the prior UID is not a valid UID or is the report's own study
+// (`study_uid`), which the SR writer would refuse. Pure.
+dicom::SrPriorComparison SrPriorComparisonOf(const common::v1::PriorComparison& comparison,
+                                             const std::string& study_uid);
 
 class PacsSrSender final : public SrSender {
  public:

@@ -3,6 +3,7 @@
 // the conclusion in words.
 #include <catch2/catch.hpp>
 
+#include "pacs_sr_sender.h"
 #include "report_publisher.h"
 
 namespace parallax::escalation {
@@ -70,3 +71,46 @@ TEST_CASE("report content: a preliminary report says it is not yet reviewed", "[
 
 }  // namespace
 }  // namespace parallax::escalation
+
+TEST_CASE("the SR names the prior, the change, the interval, both sizes and the prior images of a compared finding",
+          "[escalation][sr]") {
+  namespace common = parallax::common::v1;
+  namespace dicom = parallax::dicom;
+  common::PriorComparison c;
+  c.set_change(common::CHANGE_CLASS_LARGER);
+  c.set_prior_study_instance_uid("1.2.826.0.1.3680043.10.1.7");
+  c.set_prior_study_date("20260301");
+  c.set_interval_days(216);
+  c.set_prior_size(5.4);
+  c.set_current_size(17.9);
+  c.set_unit("mL");
+  common::ImageRef* image = c.add_prior_images();
+  image->set_sop_class_uid("1.2.840.10008.5.1.4.1.1.2");
+  image->set_sop_instance_uid("1.2.826.0.1.3680043.10.1.7.1.1");
+  image->set_series_instance_uid("1.2.826.0.1.3680043.10.1.7.1");
+  const dicom::SrPriorComparison sr = parallax::escalation::SrPriorComparisonOf(c, "1.2.826.0.1.3680043.10.1.9");
+  CHECK(sr.change == dicom::SrChange::kLarger);
+  CHECK(sr.prior_study_instance_uid == "1.2.826.0.1.3680043.10.1.7");
+  CHECK(sr.prior_study_date == "20260301");
+  CHECK(sr.interval_days == 216);
+  REQUIRE(sr.prior_size);
+  CHECK(*sr.prior_size == 5.4);
+  REQUIRE(sr.current_size);
+  CHECK(*sr.current_size == 17.9);
+  CHECK(sr.unit == "mL");
+  REQUIRE(sr.prior_images.size() == 1);
+  CHECK(sr.prior_images[0].series_instance_uid == "1.2.826.0.1.3680043.10.1.7.1");
+
+  // Nothing the writer would refuse: an unset class, a prior that is the study itself, a bad UID.
+  common::PriorComparison unset = c;
+  unset.set_change(common::CHANGE_CLASS_UNSPECIFIED);
+  CHECK(parallax::escalation::SrPriorComparisonOf(unset, "1.2.3").change == dicom::SrChange::kNotCompared);
+  CHECK(parallax::escalation::SrPriorComparisonOf(c, "1.2.826.0.1.3680043.10.1.7").change ==
+        dicom::SrChange::kNotCompared);
+  common::PriorComparison bad = c;
+  bad.set_prior_study_instance_uid("PATIENT-42");
+  CHECK(parallax::escalation::SrPriorComparisonOf(bad, "1.2.3").change == dicom::SrChange::kNotCompared);
+  common::PriorComparison none;
+  none.set_change(common::CHANGE_CLASS_NO_PRIOR);
+  CHECK(parallax::escalation::SrPriorComparisonOf(none, "1.2.3").change == dicom::SrChange::kNoPrior);
+}

@@ -27,9 +27,17 @@ InferenceMetrics::InferenceMetrics(prometheus::Registry& registry)
                         .Name("parallax_inference_analyze_seconds")
                         .Help("Time of one Analyze call")
                         .Register(registry)),
+      registrations_(prometheus::BuildCounter()
+                         .Name("parallax_inference_register_prior_calls_total")
+                         .Help("RegisterPrior calls by result code and image kind (film, volume)")
+                         .Register(registry)),
+      registration_seconds_(prometheus::BuildHistogram()
+                                .Name("parallax_inference_register_prior_seconds")
+                                .Help("Time of one RegisterPrior call (reading, decoding, registering), by image kind")
+                                .Register(registry)),
       in_flight_(prometheus::BuildGauge()
                      .Name("parallax_inference_analyses_in_flight")
-                     .Help("Analyses running now")
+                     .Help("Analyses and prior registrations running now")
                      .Register(registry)
                      .Add({})) {}
 
@@ -41,6 +49,12 @@ void InferenceMetrics::ModelRun(const std::string& model_id, const std::string& 
 void InferenceMetrics::Call(const std::string& code, double seconds) {
   calls_.Add({{"code", code}}).Increment();
   call_seconds_.Add({}, SecondsBuckets()).Observe(seconds);
+}
+
+void InferenceMetrics::Registration(const std::string& code, bool film, double seconds) {
+  const std::string kind = film ? "film" : "volume";
+  registrations_.Add({{"code", code}, {"kind", kind}}).Increment();
+  registration_seconds_.Add({{"kind", kind}}, SecondsBuckets()).Observe(seconds);
 }
 
 void InferenceMetrics::SetInFlight(int n) { in_flight_.Set(n); }

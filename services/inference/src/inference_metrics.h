@@ -19,6 +19,10 @@ class InferenceMetrics {
   void ModelRun(const std::string& model_id, const std::string& outcome, double seconds);
   // A whole Analyze call, by gRPC-style code name (OK, NOT_FOUND, ...).
   void Call(const std::string& code, double seconds);
+  // A whole RegisterPrior call, by code name, and whether it registered
+  // films ("film") or volumes ("volume"; also every failed call, whose kind
+  // is not known).
+  void Registration(const std::string& code, bool film, double seconds);
   void SetInFlight(int n);
 
  private:
@@ -26,6 +30,8 @@ class InferenceMetrics {
   prometheus::Family<prometheus::Histogram>& model_seconds_;
   prometheus::Family<prometheus::Counter>& calls_;
   prometheus::Family<prometheus::Histogram>& call_seconds_;
+  prometheus::Family<prometheus::Counter>& registrations_;
+  prometheus::Family<prometheus::Histogram>& registration_seconds_;
   prometheus::Gauge& in_flight_;
 };
 

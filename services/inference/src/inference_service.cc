@@ -10,6 +10,7 @@
 
 #include "finding_mapping.h"
 #include "inference_metrics.h"
+#include "prior_registration.h"
 #include "quality_gate.h"
 #include "parallax/ingest_client/manifest_headers.h"
 #include "parallax/log/log.h"
@@ -218,6 +219,53 @@ grpc::Status InferenceService::Analyze(grpc::ServerContext* context, const infer
                                      {"error", std::string(out.status().message())}});
     return status::ToGrpc(out.status());
   }
+  *response = *std::move(out);
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<inference::v1::RegisterPriorResponse> InferenceService::RunRegisterPrior(
+    const inference::v1::RegisterPriorRequest& request, ingest_client::Deadline deadline,
+    const std::function<bool()>& cancelled) {
+  if (absl::Status s = ValidateRegisterPriorRequest(request); !s.ok()) return s;
+  rpc::ConcurrencyLimit::Slot slot(limit_);
+  if (!slot.acquired()) {
+    return absl::ResourceExhaustedError(absl::StrCat("replica at capacity (", options_.max_concurrent,
+                                                     " analyses or registrations running); retry, possibly on "
+                                                     "another replica"));
+  }
+  if (metrics_) metrics_->SetInFlight(limit_.in_use());
+  absl::StatusOr<inference::v1::RegisterPriorResponse> out =
+      inference_service::RegisterPrior(request, source_, deadline,
+                                       {.instance_read_parallelism = options_.instance_read_parallelism,
+                                        .threads = options_.registration_threads},
+                                       cancelled);
+  if (out.ok()) out->set_replica(options_.replica);
+  return out;
+}
+
+grpc::Status InferenceService::RegisterPrior(grpc::ServerContext* context,
+                                             const inference::v1::RegisterPriorRequest* request,
+                                             inference::v1::RegisterPriorResponse* response) {
+  const auto started = Clock::now();
+  absl::StatusOr<inference::v1::RegisterPriorResponse> out =
+      RunRegisterPrior(*request, context->deadline(), [context] { return context->IsCancelled(); });
+  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  if (metrics_) {
+    metrics_->Registration(absl::StatusCodeToString(out.status().code()), out.ok() && out->film(), seconds);
+    metrics_->SetInFlight(limit_.in_use());
+  }
+  if (!out.ok()) {
+    log::Warning("prior registration refused", {{"study", request->current().study_instance_uid()},
+                                                {"prior_study", request->prior().study_instance_uid()},
+                                                {"code", absl::StatusCodeToString(out.status().code())},
+                                                {"error", std::string(out.status().message())}});
+    return status::ToGrpc(out.status());
+  }
+  log::Info("prior registered", {{"study", request->current().study_instance_uid()},
+                                 {"prior_study", request->prior().study_instance_uid()},
+                                 {"film", out->film()},
+                                 {"ncc_after", out->ncc_after()},
+                                 {"ms", static_cast<long long>(out->elapsed_ms())}});
   *response = *std::move(out);
   return grpc::Status::OK;
 }

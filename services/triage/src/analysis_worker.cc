@@ -14,6 +14,8 @@
 #include "parallax/inference/v1/inference.grpc.pb.h"
 #include "parallax/log/log.h"
 #include "parallax/status/grpc_status.h"
+#include "prior_comparison.h"
+#include "study_analysis.h"
 #include "study_plan.h"
 #include "triage_metrics.h"
 
@@ -78,6 +80,13 @@ class Heartbeat {
   std::thread thread_;
 };
 
+common::v1::StudyRef StudyRefOf(const ClaimedJob& job) {
+  common::v1::StudyRef ref;
+  ref.set_study_instance_uid(job.study_instance_uid);
+  ref.set_generation(job.generation);
+  return ref;
+}
+
 }  // namespace
 
 struct AnalysisWorker::Clients {
@@ -88,7 +97,7 @@ struct AnalysisWorker::Clients {
 AnalysisWorker::AnalysisWorker(JobQueue* queue, JobWaker* waker, TriageStore* store,
                                const std::vector<inference::ModelManifest>* models,
                                std::shared_ptr<grpc::Channel> inference, std::shared_ptr<grpc::Channel> explainability,
-                               AnalysisWorkerOptions options, TriageMetrics* metrics)
+                               AnalysisWorkerOptions options, TriageMetrics* metrics, const PriorComparer* priors)
     : queue_(queue),
       waker_(waker),
       store_(store),
@@ -96,7 +105,8 @@ AnalysisWorker::AnalysisWorker(JobQueue* queue, JobWaker* waker, TriageStore* st
       clients_(std::make_unique<Clients>(Clients{inf::Inference::NewStub(inference),
                                                  xpl::Explainability::NewStub(explainability)})),
       options_(std::move(options)),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      priors_(priors) {}
 
 AnalysisWorker::~AnalysisWorker() = default;
 
@@ -177,19 +187,8 @@ absl::Status AnalysisWorker::Process(const ClaimedJob& job) {
     record.state = "not_applicable";
     record.reason = plan.NotApplicableReason();
   } else {
-    inf::AnalyzeRequest request;
-    request.mutable_study()->set_study_instance_uid(job.study_instance_uid);
-    request.mutable_study()->set_generation(job.generation);
-    *request.mutable_manifest() = manifest;
-    request.set_job_id(std::to_string(job.job_id));
-    for (common::v1::QualityFlag q : plan.quality_flags) request.add_quality_flags(q);
-    for (const PlannedModel& m : plan.models) {
-      inf::ModelSelection* sel = request.add_selections();
-      sel->set_model_id(m.model_id);
-      sel->set_series_instance_uid(m.series_instance_uid);
-      for (const std::string& uid : m.sop_instance_uids) sel->add_sop_instance_uids(uid);
-      for (const std::string& uid : m.additional_series) sel->add_additional_series_instance_uids(uid);
-    }
+    const inf::AnalyzeRequest request =
+        AnalyzeRequestFor(StudyRefOf(job), manifest, plan, std::to_string(job.job_id));
     const auto t_inference = Clock::now();
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + options_.analyze_timeout);
@@ -198,109 +197,41 @@ absl::Status AnalysisWorker::Process(const ClaimedJob& job) {
     if (metrics_ != nullptr) metrics_->Stage("inference", record.inference_ms / 1000);
     if (!g.ok()) return give_up(status::FromGrpc(g));
 
-    // Explain each positive finding on the slices that carry it, up to
-    // parallel_explains at once.
+    // Explain each positive finding on the slices that carry it.
     const auto t_explain = Clock::now();
-    struct Pending {
-      common::v1::Finding* finding;
-      xpl::ExplainRequest request;
-      xpl::ExplainResponse response;
-      grpc::Status status;
-    };
-    std::vector<Pending> pending;
-    for (inf::ModelResult& result : *analysis.mutable_results()) {
-      const PlannedModel* planned = nullptr;
-      for (const PlannedModel& m : plan.models) {
-        if (m.model_id == result.model().model_id()) planned = &m;
-      }
-      for (common::v1::Finding& f : *result.mutable_findings()) {
-        if (!f.positive() || planned == nullptr) continue;
-        xpl::ExplainRequest ex;
-        *ex.mutable_study() = request.study();
-        ex.set_series_instance_uid(f.series_instance_uid());
-        const int n = std::min(f.source_sop_instance_uids_size(), options_.max_explained_slices);
-        for (int k = 0; k < n; ++k) ex.add_sop_instance_uids(f.source_sop_instance_uids(k));
-        for (const std::string& uid : planned->additional_series) ex.add_additional_series_instance_uids(uid);
-        *ex.mutable_model() = f.model();
-        ex.set_finding_label(f.label());
-        ex.set_finding_id(f.finding_id());
-        ex.set_include_png(true);
-        ex.set_max_png_slices(options_.max_png_slices);
-        if (options_.dicom_evidence) ex.set_dicom_evidence(xpl::DICOM_EVIDENCE_TYPE_SECONDARY_CAPTURE);
-        pending.push_back({&f, std::move(ex), {}, grpc::Status::OK});
-      }
-    }
-    const auto explain_deadline = std::chrono::system_clock::now() + options_.explain_timeout;
-    const auto explain_one = [&](Pending& p) {
-      // A replica at capacity or briefly unreachable is retried until the deadline.
-      for (auto backoff = std::chrono::milliseconds(20);; backoff = std::min(backoff * 2, std::chrono::milliseconds(500))) {
-        grpc::ClientContext context;
-        context.set_deadline(explain_deadline);
-        p.status = clients_->explainability->Explain(&context, p.request, &p.response);
-        const bool again = p.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
-                           p.status.error_code() == grpc::StatusCode::UNAVAILABLE;
-        if (!again || std::chrono::system_clock::now() + backoff >= explain_deadline) return;
-        std::this_thread::sleep_for(backoff);
-      }
-    };
-    const size_t parallel = static_cast<size_t>(std::max(1, options_.parallel_explains));
-    for (size_t first = 0; first < pending.size(); first += parallel) {
-      std::vector<std::thread> calls;
-      for (size_t i = first + 1; i < std::min(pending.size(), first + parallel); ++i) {
-        calls.emplace_back([&, i] { explain_one(pending[i]); });
-      }
-      explain_one(pending[first]);
-      for (std::thread& t : calls) t.join();
-    }
-    for (Pending& p : pending) {
-      common::v1::Finding& f = *p.finding;
-      const xpl::ExplainResponse& explained = p.response;
-      if (!p.status.ok()) {
-        log::Warning("finding stored without evidence", {{"study", job.study_instance_uid},
-                                                         {"finding", f.finding_id()},
-                                                         {"code", static_cast<int>(p.status.error_code())},
-                                                         {"error", p.status.error_message()}});
-        if (metrics_ != nullptr) metrics_->ExplainFailed();
-        continue;
-      }
-      f.set_laterality(explained.laterality());
-      f.set_zone(explained.zone());
-      if (!f.has_area_cm2() && explained.has_area_cm2()) f.set_area_cm2(explained.area_cm2());
-      if (!f.has_volume_ml() && explained.has_volume_ml()) f.set_volume_ml(explained.volume_ml());
-      for (const xpl::Heatmap& h : explained.heatmaps()) {
-        StoredEvidence e;
-        e.finding_id = f.finding_id();
-        e.source_sop_instance_uid = h.source_sop_instance_uid();
-        e.png = h.png();
-        e.overlay_png = h.overlay_png();
-        common::v1::EvidenceRef* ref = f.add_evidence();
-        ref->set_kind(common::v1::EVIDENCE_KIND_HEATMAP_PNG);
-        ref->set_uri(absl::StrCat("parallax:triage/evidence/", f.finding_id(), "/", h.source_sop_instance_uid()));
-        ref->add_referenced_sop_instance_uids(h.source_sop_instance_uid());
-        record.evidence.push_back(std::move(e));
-      }
-      if (explained.has_dicom_evidence()) {
-        const xpl::DicomEvidence& d = explained.dicom_evidence();
-        StoredEvidence e;
-        e.finding_id = f.finding_id();
-        e.source_sop_instance_uid = "dicom:" + d.sop_instance_uid();
-        e.dicom_sop_instance_uid = d.sop_instance_uid();
-        e.dicom_part10 = d.part10();
-        common::v1::EvidenceRef* ref = f.add_evidence();
-        ref->set_kind(d.kind());
-        ref->set_sop_instance_uid(d.sop_instance_uid());
-        ref->set_series_instance_uid(d.series_instance_uid());
-        ref->set_sop_class_uid(d.sop_class_uid());
-        for (const std::string& r : d.referenced_sop_instance_uids()) ref->add_referenced_sop_instance_uids(r);
-        record.evidence.push_back(std::move(e));
-      }
+    ExplainSettings explain;
+    explain.deadline = std::chrono::system_clock::now() + options_.explain_timeout;
+    explain.max_explained_slices = options_.max_explained_slices;
+    explain.max_png_slices = options_.max_png_slices;
+    explain.parallel_explains = options_.parallel_explains;
+    explain.dicom_evidence = options_.dicom_evidence;
+    ExplainOutcome explained = ExplainPositives(*clients_->explainability, request.study(), plan, &analysis, explain);
+    record.evidence = std::move(explained.evidence);
+    if (metrics_ != nullptr) {
+      for (int i = 0; i < explained.failures; ++i) metrics_->ExplainFailed();
     }
     record.explain_ms = Since(t_explain) * 1000;
     if (metrics_ != nullptr) metrics_->Stage("explain", record.explain_ms / 1000);
 
     bool any_ok = false;
+    for (const inf::ModelResult& r : analysis.results()) any_ok = any_ok || r.outcome() == inf::MODEL_OUTCOME_OK;
+    if (any_ok && priors_ != nullptr) {
+      const auto t_prior = Clock::now();
+      const PriorOutcome compared = priors_->Compare(request.study(), manifest, plan, &analysis);
+      record.prior_ms = Since(t_prior) * 1000;
+      if (metrics_ != nullptr) {
+        metrics_->Stage("prior", record.prior_ms / 1000);
+        metrics_->PriorCompared(compared.outcome);
+      }
+      log::Info("prior comparison", {{"study", job.study_instance_uid},
+                                     {"outcome", compared.outcome},
+                                     {"prior", compared.prior_study_instance_uid},
+                                     {"findings", compared.compared_findings},
+                                     {"registered", compared.registered},
+                                     {"note", compared.note},
+                                     {"ms", static_cast<long long>(record.prior_ms)}});
+    }
     for (const inf::ModelResult& r : analysis.results()) {
-      any_ok = any_ok || r.outcome() == inf::MODEL_OUTCOME_OK;
       for (const common::v1::Finding& f : r.findings()) findings.push_back(f);
     }
     if (any_ok) {

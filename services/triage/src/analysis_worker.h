@@ -5,7 +5,10 @@
 // findings, scores the final urgency, and stores the analysed study together
 // with its route-outbox entry in the job's Complete transaction (so a worker
 // whose lease was taken over stores nothing: exactly one analysis per study
-// generation). A heartbeat renews the lease while the work runs.
+// generation). A heartbeat renews the lease while the work runs. With a
+// PriorComparer, each analysed study is compared with the patient's prior
+// before its urgency is scored (prior_comparison.h; bounded, never fails
+// the job).
 //
 // Failures: inference unreachable, at capacity or past its deadline is
 // retried with backoff and dead-lettered after the queue's max attempts (the
@@ -36,6 +39,7 @@ class Channel;
 
 namespace parallax::triage {
 
+class PriorComparer;
 class TriageMetrics;
 
 struct AnalysisWorkerOptions {
@@ -56,11 +60,12 @@ struct AnalysisWorkerOptions {
 
 class AnalysisWorker {
  public:
-  // `waker` may be null (then the worker polls every idle_poll); `metrics` may be null.
+  // `waker` may be null (then the worker polls every idle_poll); `metrics` may be null;
+  // `priors` may be null (then no prior-study comparison is made).
   AnalysisWorker(JobQueue* queue, JobWaker* waker, TriageStore* store,
                  const std::vector<inference::ModelManifest>* models, std::shared_ptr<grpc::Channel> inference,
                  std::shared_ptr<grpc::Channel> explainability, AnalysisWorkerOptions options,
-                 TriageMetrics* metrics);
+                 TriageMetrics* metrics, const PriorComparer* priors = nullptr);
   ~AnalysisWorker();
 
   // Claims and processes jobs until `stop` becomes true.
@@ -80,6 +85,7 @@ class AnalysisWorker {
   std::unique_ptr<Clients> clients_;
   AnalysisWorkerOptions options_;
   TriageMetrics* metrics_;
+  const PriorComparer* priors_;
 };
 
 }  // namespace parallax::triage

@@ -24,6 +24,16 @@ absl::Status LoadTriageConfig(const std::string& path, TriageConfig* c) {
   s.Field("analyze_timeout", &c->analyze_timeout, "Inference.Analyze deadline");
   s.Field("explain_timeout", &c->explain_timeout, "Explainability.Explain deadline");
   s.Field("dicom_evidence", &c->dicom_evidence, "make a Secondary Capture per positive finding");
+  s.Field("ingest_address", &c->ingest_address, "Ingest gRPC host:port for prior studies; empty = no comparison");
+  s.Field("prior_budget", &c->prior_budget, "time for one study's prior comparison");
+  s.Field("prior_find_timeout", &c->prior_find_timeout, "Ingest.FindPriorStudies deadline");
+  s.Field("prior_lookback_days", &c->prior_lookback_days, "days back to look for priors; 0 = 5 years");
+  s.Field("prior_retrieve", &c->prior_retrieve, "retrieve the prior from the PACS when ingest lacks it");
+  s.Field("prior_register", &c->prior_register, "co-register the prior onto the current study");
+  s.Field("change_larger_ratio", &c->change_larger_ratio, "current/prior size at or above which a finding is larger");
+  s.Field("change_smaller_ratio", &c->change_smaller_ratio, "current/prior size at or below which it is smaller");
+  s.Field("change_persistence_probability", &c->change_persistence_probability,
+          "probability below the operating point at which a finding seen at the other time persists; 1 = off");
   s.Field("log_level", &c->log_level, "debug | info | warning | error");
   auth::BindAuthConfig(s, &c->auth);
   absl::Status st = config::LoadConfig(s, path, "PARALLAX_TRIAGE");
@@ -35,6 +45,18 @@ absl::Status LoadTriageConfig(const std::string& path, TriageConfig* c) {
   if (c->max_attempts < 1) return absl::InvalidArgumentError("config: max_attempts must be at least 1");
   if (c->analyze_timeout <= std::chrono::milliseconds(0) || c->explain_timeout <= std::chrono::milliseconds(0)) {
     return absl::InvalidArgumentError("config: analyze_timeout and explain_timeout must be positive");
+  }
+  if (c->prior_budget <= std::chrono::milliseconds(0) || c->prior_find_timeout <= std::chrono::milliseconds(0)) {
+    return absl::InvalidArgumentError("config: prior_budget and prior_find_timeout must be positive");
+  }
+  if (c->prior_lookback_days < 0 || c->prior_lookback_days > 36600) {
+    return absl::InvalidArgumentError("config: prior_lookback_days must be 0..36600");
+  }
+  if (!(c->change_larger_ratio > 1) || !(c->change_smaller_ratio > 0 && c->change_smaller_ratio < 1) ||
+      !(c->change_persistence_probability > 0 && c->change_persistence_probability <= 1)) {
+    return absl::InvalidArgumentError(
+        "config: change_larger_ratio must be above 1, change_smaller_ratio within (0, 1) and "
+        "change_persistence_probability within (0, 1]");
   }
   log::Level level;
   if (!log::ParseLevel(c->log_level, &level)) {

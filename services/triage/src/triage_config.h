@@ -30,6 +30,16 @@ struct TriageConfig {
   std::chrono::milliseconds analyze_timeout{30000};
   std::chrono::milliseconds explain_timeout{30000};
   bool dicom_evidence = true;                      // a Secondary Capture per positive finding
+  // Prior-study comparison (prior_comparison.h): Ingest's address; "" = none is made.
+  std::string ingest_address = "127.0.0.1:50051";
+  std::chrono::milliseconds prior_budget{120000};       // the whole comparison of one study
+  std::chrono::milliseconds prior_find_timeout{30000};  // Ingest.FindPriorStudies, PACS included
+  int prior_lookback_days = 0;                          // 0 = ingest's default (5 years)
+  bool prior_retrieve = true;                           // fetch the prior from the PACS when needed
+  bool prior_register = true;                           // co-register the prior (Inference.RegisterPrior)
+  double change_larger_ratio = 1.5;                     // current / prior size: larger at or above
+  double change_smaller_ratio = 0.67;                   // smaller at or below
+  double change_persistence_probability = 1.0;          // see comparison::ChangeRule; 1 = off
   std::string log_level = "info";                  // debug | info | warning | error
   // jwt_* keys: triage's own token on calls to alert routing (none when no
   // HS256 secret is configured).

@@ -24,7 +24,11 @@ TriageMetrics::TriageMetrics(prometheus::Registry& registry)
                             .Name("parallax_triage_explain_failures_total")
                             .Help("Positive findings stored without evidence because Explain failed")
                             .Register(registry)
-                            .Add({})) {}
+                            .Add({})),
+      prior_comparisons_(prometheus::BuildCounter()
+                             .Name("parallax_triage_prior_comparisons_total")
+                             .Help("Prior-study comparisons by outcome (compared, no_prior, not_compared)")
+                             .Register(registry)) {}
 
 void TriageMetrics::SetQueue(const QueueCounts& c) {
   queue_.Add({{"state", "queued"}}).Set(static_cast<double>(c.queued));
@@ -42,5 +46,9 @@ void TriageMetrics::Stage(const std::string& stage, double seconds) {
 }
 
 void TriageMetrics::ExplainFailed() { explain_failures_.Increment(); }
+
+void TriageMetrics::PriorCompared(const std::string& outcome) {
+  prior_comparisons_.Add({{"outcome", outcome}}).Increment();
+}
 
 }  // namespace parallax::triage

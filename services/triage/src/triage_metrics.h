@@ -20,9 +20,11 @@ class TriageMetrics {
   void SetQueue(const QueueCounts& counts);
   // A job ended: analysed, not_applicable, retry, dead, failed, lease_lost, superseded.
   void JobEnded(const std::string& outcome);
-  // Seconds spent in a stage: queue_wait, inference, explain, store, total.
+  // Seconds spent in a stage: queue_wait, inference, explain, prior, store, total.
   void Stage(const std::string& stage, double seconds);
   void ExplainFailed();
+  // A prior-study comparison ended: compared, no_prior or not_compared.
+  void PriorCompared(const std::string& outcome);
 
  private:
   prometheus::Family<prometheus::Gauge>& queue_;
@@ -30,6 +32,7 @@ class TriageMetrics {
   prometheus::Family<prometheus::Counter>& jobs_;
   prometheus::Family<prometheus::Histogram>& stages_;
   prometheus::Counter& explain_failures_;
+  prometheus::Family<prometheus::Counter>& prior_comparisons_;
 };
 
 }  // namespace parallax::triage

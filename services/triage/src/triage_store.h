@@ -69,6 +69,7 @@ struct AnalysisRecord {
   std::string inference_response;    // serialized AnalyzeResponse
   double inference_ms = 0;
   double explain_ms = 0;
+  double prior_ms = 0;               // the prior-study comparison (0 when none was made)
   std::vector<StoredEvidence> evidence;
   bool route_to_alerting = true;     // false for a superseded generation
 };

@@ -24,7 +24,9 @@ int FinalUrgency(int initial, const std::vector<common::v1::Finding>& findings, 
     if (!f.positive()) continue;
     const bool is_critical = std::find(options.critical_labels.begin(), options.critical_labels.end(), f.label()) !=
                              options.critical_labels.end();
-    if (is_critical) critical += 50 * f.probability();
+    const common::v1::ChangeClass change = f.prior_comparison().change();
+    const bool known = change == common::v1::CHANGE_CLASS_STABLE || change == common::v1::CHANGE_CLASS_SMALLER;
+    if (is_critical) critical += (known ? 25 : 50) * f.probability();
     else other += 5;
   }
   int u = initial + static_cast<int>(std::min(critical, 60.0)) + static_cast<int>(std::min(other, 10.0));

@@ -6,7 +6,10 @@
 //   result    each positive critical finding (UrgencyOptions::critical_labels,
 //             e.g. pneumothorax, any haemorrhage) + 50 x its probability,
 //             capped at +60 in all (so a critical finding on a routine film
-//             outranks a normal emergency film); another positive finding +5 each,
+//             outranks a normal emergency film), or + 25 x its probability
+//             when the prior study already showed it at the same or a
+//             larger size (change stable or smaller: known, not new);
+//             another positive finding +5 each,
 //             capped at +10; an analysis that failed or is indeterminate
 //             +5 (someone must look).
 // Before analysis only the first two terms count. Pure; thread-safe.

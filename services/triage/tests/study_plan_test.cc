@@ -152,5 +152,33 @@ TEST_CASE("triage: urgency puts an emergency head CT with a bleed above a routin
   CHECK(FinalUrgency(routine_film, {negative}, true) > FinalUrgency(routine_film, {negative}, false));
 }
 
+TEST_CASE("triage: a bleed the prior study already showed at the same size ranks below a new one", "[triage]") {
+  common::v1::Finding bleed;
+  bleed.set_label("Intracranial haemorrhage");
+  bleed.set_positive(true);
+  bleed.set_probability(0.99);
+  const int er_head = InitialUrgency(PatientSetting::kEmergency, "CT", true);
+  common::v1::Finding first_seen = bleed;  // no prior: as urgent as a new bleed
+  first_seen.mutable_prior_comparison()->set_change(common::v1::CHANGE_CLASS_NO_PRIOR);
+  common::v1::Finding fresh = bleed;
+  fresh.mutable_prior_comparison()->set_change(common::v1::CHANGE_CLASS_NEW);
+  common::v1::Finding larger = bleed;
+  larger.mutable_prior_comparison()->set_change(common::v1::CHANGE_CLASS_LARGER);
+  common::v1::Finding stable = bleed;
+  stable.mutable_prior_comparison()->set_change(common::v1::CHANGE_CLASS_STABLE);
+  common::v1::Finding smaller = bleed;
+  smaller.mutable_prior_comparison()->set_change(common::v1::CHANGE_CLASS_SMALLER);
+  CHECK(FinalUrgency(er_head, {fresh}, false) == FinalUrgency(er_head, {bleed}, false));
+  CHECK(FinalUrgency(er_head, {first_seen}, false) == FinalUrgency(er_head, {bleed}, false));
+  CHECK(FinalUrgency(er_head, {larger}, false) == FinalUrgency(er_head, {fresh}, false));
+  CHECK(FinalUrgency(er_head, {stable}, false) < FinalUrgency(er_head, {fresh}, false));
+  CHECK(FinalUrgency(er_head, {smaller}, false) < FinalUrgency(er_head, {fresh}, false));
+  // Still above the same head CT without a bleed.
+  common::v1::Finding negative = bleed;
+  negative.set_positive(false);
+  negative.set_probability(0.1);
+  CHECK(FinalUrgency(er_head, {stable}, false) > FinalUrgency(er_head, {negative}, false));
+}
+
 }  // namespace
 }  // namespace parallax::triage

@@ -12,44 +12,11 @@
 #include "parallax/dicom/pixel_reader.h"
 #include "parallax/log/log.h"
 #include "parallax/status/grpc_status.h"
+#include "workspace/series_geometry.h"
 #include "workspace/workspace_api.h"
 
 namespace parallax::fhir_facade::workspace {
 namespace {
-
-// A series' instances in reading order: by position along the slice normal
-// when the instances have one, else by instance number.
-std::vector<const common::v1::InstanceManifest*> Ordered(const common::v1::SeriesManifest& series) {
-  std::vector<const common::v1::InstanceManifest*> out;
-  for (const auto& i : series.instances()) out.push_back(&i);
-  auto depth = [](const common::v1::InstanceManifest* i) -> double {
-    if (i->image_position_patient_size() != 3 || i->image_orientation_patient_size() != 6) return 0;
-    const auto& o = i->image_orientation_patient();
-    const double n[3] = {o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5], o[0] * o[4] - o[1] * o[3]};
-    const auto& p = i->image_position_patient();
-    return n[0] * p[0] + n[1] * p[1] + n[2] * p[2];
-  };
-  std::stable_sort(out.begin(), out.end(), [&](auto* a, auto* b) {
-    const double da = depth(a), db = depth(b);
-    if (da != db) return da < db;
-    return a->instance_number() < b->instance_number();
-  });
-  return out;
-}
-
-// Image series only (Parallax's own SR and heatmap objects never reach ingest,
-// but a PACS may forward other non-image objects).
-bool IsImageSeries(const common::v1::SeriesManifest& s) {
-  return s.modality() != "SR" && s.modality() != "PR" && s.modality() != "KO" && s.instances_size() > 0;
-}
-
-std::vector<const common::v1::SeriesManifest*> ImageSeries(const common::v1::StudyManifest& m) {
-  std::vector<const common::v1::SeriesManifest*> out;
-  for (const auto& s : m.series()) {
-    if (IsImageSeries(s)) out.push_back(&s);
-  }
-  return out;
-}
 
 // A default window for the first look: brain for head CT, soft tissue for
 // other CT, else the 1st..99th percentile of the slice.
@@ -259,6 +226,8 @@ http::Response WorkspaceApi::Study(const http::Request& request) {
         j["critical"] = j["alert"]["critical"];
       }
     }
+    j["comparison"] = nullptr;
+    if (f.has_prior_comparison()) j["comparison"] = PriorComparisonView(f, *uid, image_series);
     Json evidence = Json::array();
     if (f.positive()) {
       triage::v1::GetEvidenceRequest er;
@@ -292,6 +261,31 @@ http::Response WorkspaceApi::Study(const http::Request& request) {
                             {"report", ReportSummaryJson(*report)},
                             {"findings", findings},
                             {"series", series}});
+}
+
+Json WorkspaceApi::PriorComparisonView(const common::v1::Finding& f, const std::string& study_uid,
+                                       const std::vector<const common::v1::SeriesManifest*>& image_series) {
+  const common::v1::PriorComparison& c = f.prior_comparison();
+  const std::string& prior_uid = c.prior_study_instance_uid();
+  Json j = ComparisonJson(c, prior_uid.empty() || prior_uid == study_uid ? "" : keys_->KeyOf(prior_uid));
+  if (prior_uid.empty() || c.prior_series_instance_uid().empty()) return j;
+  // The prior's series and, for each current slice, the prior slice the
+  // registration puts there (series_geometry.h).
+  const common::v1::SeriesManifest* current = nullptr;
+  for (const auto* s : image_series) {
+    if (s->series_instance_uid() == f.series_instance_uid()) current = s;
+  }
+  auto prior = backends_.ingest->GetStudy(prior_uid, std::chrono::system_clock::now() + options_.call_timeout);
+  if (current == nullptr || !prior.ok()) return j;
+  const auto prior_series = ImageSeries(*prior);
+  for (size_t i = 0; i < prior_series.size(); ++i) {
+    if (prior_series[i]->series_instance_uid() != c.prior_series_instance_uid()) continue;
+    j["prior_series"] = i;
+    std::vector<double> matrix(c.current_to_prior().begin(), c.current_to_prior().end());
+    if (matrix.size() != 16) matrix = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1};  // unregistered: by position
+    j["slice_map"] = MatchPriorSlices(Ordered(*current), Ordered(*prior_series[i]), matrix);
+  }
+  return j;
 }
 
 void WorkspaceApi::RecordViewed(const Caller& caller, const escalation::v1::Report& report) {

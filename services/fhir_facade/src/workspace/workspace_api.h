@@ -90,6 +90,9 @@ class WorkspaceApi {
   absl::StatusOr<escalation::v1::Report> Report(const Caller& caller, const std::string& study_uid) const;
   absl::StatusOr<std::vector<alerting::v1::Alert>> Alerts(const Caller& caller, const std::string& study_uid) const;
   void RememberFinding(const std::string& finding_id, const std::string& study_uid);
+  // A finding's "comparison" of the study view, with the prior's key, series and slice map.
+  Json PriorComparisonView(const common::v1::Finding& f, const std::string& study_uid,
+                           const std::vector<const common::v1::SeriesManifest*>& image_series);
   std::optional<std::string> StudyOfFinding(const std::string& finding_id) const;
   Json MeJson(const auth::Principal& p) const;
   // FINDING_VIEWED for each positive finding the caller was shown.

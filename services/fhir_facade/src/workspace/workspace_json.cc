@@ -122,6 +122,29 @@ Json FindingJson(const common::v1::Finding& f) {
   return j;
 }
 
+Json ComparisonJson(const common::v1::PriorComparison& c, const std::string& prior_key) {
+  std::string change = EnumText(common::v1::ChangeClass_Name(c.change()), "CHANGE_CLASS_");
+  if (change.empty()) change = "not_compared";
+  const std::string& d = c.prior_study_date();
+  Json j = {{"change", change},
+            {"prior_key", prior_key},
+            {"prior_date", d.size() == 8 ? absl::StrCat(d.substr(0, 4), "-", d.substr(4, 2), "-", d.substr(6, 2)) : ""},
+            {"interval_days", c.interval_days()},
+            {"prior_size", nullptr},
+            {"current_size", nullptr},
+            {"unit", c.unit()},
+            {"sizes_compared", c.sizes_compared()},
+            {"registered", c.current_to_prior_size() == 16},
+            {"registration_residual", nullptr},
+            {"note", c.note()},
+            {"prior_series", -1},
+            {"slice_map", Json::array()}};
+  if (c.has_prior_size()) j["prior_size"] = c.prior_size();
+  if (c.has_current_size()) j["current_size"] = c.current_size();
+  if (c.has_registration_residual()) j["registration_residual"] = c.registration_residual();
+  return j;
+}
+
 Json AlertJson(const alerting::v1::Alert& a, bool critical) {
   return {{"alert_id", a.alert_id()},
           {"state", AlertStateText(a.state())},

@@ -38,6 +38,12 @@ bool ParseState(std::string_view text, triage::v1::AnalysisState* out);
 // evidence, which the caller adds).
 Json FindingJson(const common::v1::Finding& f);
 
+// A finding's comparison with the prior study (API.md "comparison"): change
+// ∈ no_prior, new, larger, stable, smaller, resolved, not_compared; the
+// prior addressed by `prior_key` ("" when none); dates as YYYY-MM-DD. The
+// caller adds the prior's series index and slice map.
+Json ComparisonJson(const common::v1::PriorComparison& c, const std::string& prior_key);
+
 // The smaller alert object of worklists and findings.
 Json AlertJson(const alerting::v1::Alert& a, bool critical);
 

@@ -212,6 +212,7 @@ function onKey(e) {
     case 'f': e.preventDefault(); study.panel.selectNext(); break;
     case 'h': e.preventDefault(); study.viewer?.toggleHeatmap(); break;
     case 'e': e.preventDefault(); study.viewer?.jumpToEvidence(); break;
+    case 'p': e.preventDefault(); study.viewer?.togglePrior(); break;
     case 'PageUp': e.preventDefault(); study.viewer?.goTo(study.viewer.slice - 1); break;
     case 'PageDown': e.preventDefault(); study.viewer?.goTo(study.viewer.slice + 1); break;
     case 'n': {

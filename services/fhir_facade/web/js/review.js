@@ -11,6 +11,23 @@ const LATERALITIES = ['', 'left', 'right', 'bilateral', 'midline', 'not_applicab
 const SUBTYPES = ['epidural', 'subdural', 'subarachnoid', 'intraparenchymal', 'intraventricular'];
 const REVIEWABLE = new Set(['pending']);
 
+const CHANGE_WORDS = {
+  no_prior: 'no prior available', new: 'new', larger: 'larger', stable: 'stable', smaller: 'smaller',
+  resolved: 'resolved', not_compared: 'not compared',
+};
+
+/** "Larger since 2026-03-01 (216 days): 5.4 → 17.9 mL", or why there is no comparison. */
+function changeText(c) {
+  const what = CHANGE_WORDS[c.change] || c.change;
+  if (c.change === 'no_prior') return 'No prior available';
+  if (c.change === 'not_compared') return `Not compared${c.note ? `: ${c.note}` : ''}`;
+  const when = c.prior_date ? ` since ${c.prior_date}` : ' since the prior';
+  const days = c.interval_days >= 0 ? ` (${c.interval_days} days)` : '';
+  const fmt = (v) => (v === null || v === undefined ? '–' : Number(v).toFixed(1));
+  const sizes = c.prior_size !== null || c.current_size !== null ? `: ${fmt(c.prior_size)} → ${fmt(c.current_size)} ${c.unit || ''}` : '';
+  return `${what[0].toUpperCase()}${what.slice(1)}${when}${days}${sizes.trimEnd()}`;
+}
+
 export class FindingsPanel {
   /**
    * `onSelect(finding)` when the selected finding changes; `onReviewed(result)`
@@ -132,6 +149,7 @@ export class FindingsPanel {
       ['Side', side(f.laterality), 'fact-side'],
       ['Zone', f.zone || '–', 'fact-zone'],
       ['Size', size(f), 'fact-size'],
+      f.comparison ? ['Since prior', changeText(f.comparison), 'finding-change'] : null,
       ['Confidence', `${pct(f.probability)} (operating point ${pct(f.operating_point)})`, 'fact-confidence'],
       ['Model', `${model.model_id || '–'} ${model.model_version || ''}`.trim(), 'fact-model'],
       ['Image quality', (f.quality_flags || []).length ? f.quality_flags.map(words).join(', ') : 'no flags', 'fact-quality'],

@@ -94,12 +94,17 @@ export class Viewer {
       title: 'Heatmap on/off (h)', onclick: () => this.toggleHeatmap() }, 'Heatmap');
     this.opacityInput = h('input', { type: 'range', id: 'heatmap-opacity', 'data-testid': 'heatmap-opacity', min: '0', max: '100', value: String(Math.round(this.opacity * 100)),
       oninput: () => { this.opacity = Number(this.opacityInput.value) / 100; this.updateOverlay(); } });
+    this.priorButton = h('button', { type: 'button', id: 'prior-toggle', 'data-testid': 'prior-toggle', 'aria-pressed': 'false',
+      title: 'The prior study beside this one (p)', onclick: () => this.togglePrior(), disabled: true }, 'Prior');
+    this.priorCanvas = h('canvas', { 'data-testid': 'prior-canvas', width: 1, height: 1, role: 'img', 'aria-label': 'The matching slice of the prior study' });
+    this.priorHud = h('span', { class: 'hud', 'data-testid': 'prior-hud' });
+    this.priorStage = h('div', { class: 'stage prior', hidden: true }, this.priorCanvas, this.priorHud);
     this.evidenceButton = h('button', { type: 'button', id: 'jump-evidence', 'data-testid': 'jump-evidence', title: 'Go to the evidence slice (e)',
       onclick: () => this.jumpToEvidence(), disabled: true }, 'Evidence slice');
 
     mount(this.container,
       h('div', { class: 'viewer' },
-        h('div', { class: 'stage-wrap' }, this.stage),
+        h('div', { class: 'stage-wrap', 'data-testid': 'stage-wrap' }, this.stage, this.priorStage),
         this.errorEl,
         h('div', { class: 'slice-row' },
           h('label', { for: 'slice-slider' }, 'Slice'), this.slider, this.sliceLabel),
@@ -109,7 +114,8 @@ export class Viewer {
         h('div', { class: 'viewer-tools' },
           this.heatToggle,
           h('label', { for: 'heatmap-opacity', class: 'grow' }, 'Opacity', this.opacityInput),
-          this.evidenceButton)));
+          this.evidenceButton,
+          this.priorButton)));
     this.bindPointer();
   }
 
@@ -163,6 +169,7 @@ export class Viewer {
     const ps = Array.isArray(s.pixel_spacing) && s.pixel_spacing.length === 2 ? s.pixel_spacing : [1, 1];
     const ar = (s.columns * (ps[1] || 1)) / (s.rows * (ps[0] || 1));
     this.stage.style.setProperty('--ar', Number.isFinite(ar) && ar > 0 ? String(ar) : '1');
+    this.priorStage.style.setProperty('--ar', Number.isFinite(ar) && ar > 0 ? String(ar) : '1');
     this.center = null;
     this.width = null;
     this.presets = presetsFor(s.modality || this.study.modality, s);
@@ -272,6 +279,74 @@ export class Viewer {
     this.canvas.dataset.rendered = `${this.seriesIndex}:${this.slice}`;
     this.hudLeft.textContent = `C ${Math.round(this.center)}  W ${Math.round(this.width)}`;
     this.hudRight.textContent = `${this.series.modality || this.study.modality} ${this.slice + 1}/${this.series.slices}`;
+    this.drawPrior();
+  }
+
+  /** The selected finding's comparison when it names a prior the viewer can show beside this series. */
+  priorView() {
+    const c = this.finding && this.finding.comparison;
+    if (!c || !c.prior_key || c.prior_series < 0 || !Array.isArray(c.slice_map) || !c.slice_map.length) return null;
+    const evidenceSeries = (this.finding.evidence || []).length ? this.finding.evidence[0].series : this.seriesIndex;
+    return evidenceSeries === this.seriesIndex ? c : null;
+  }
+
+  /** Shows or hides the prior beside the current image (p). */
+  togglePrior(on) {
+    this.priorOn = on === undefined ? !this.priorOn : Boolean(on);
+    this.priorButton.setAttribute('aria-pressed', String(Boolean(this.priorOn)));
+    this.drawPrior();
+  }
+
+  /**
+   * Draws the prior slice the registration matches to the current slice
+   * (the facade's slice_map), with the current window and level.
+   */
+  drawPrior() {
+    const c = this.priorView();
+    this.priorButton.disabled = !c;
+    const show = Boolean(c && this.priorOn);
+    this.priorStage.hidden = !show;
+    this.stage.parentElement?.classList.toggle('side-by-side', show);
+    if (!show) return;
+    const j = c.slice_map[Math.min(this.slice, c.slice_map.length - 1)];
+    const want = `${c.prior_key}:${c.prior_series}:${j}`;
+    this.priorWant = want;
+    if (!this.priorCache) this.priorCache = new Map();
+    if (!this.priorCache.has(want)) {
+      const p = getBinary(`/api/studies/${seg(c.prior_key)}/series/${c.prior_series}/slices/${j}`).then(({ buffer, headers }) => {
+        const rows = Number(headers.get('X-Rows'));
+        const cols = Number(headers.get('X-Columns'));
+        if (!rows || !cols || buffer.byteLength !== rows * cols * 2) throw new Error('the prior slice has an unexpected size');
+        return { rows, cols, pixels: new Int16Array(buffer.slice(0)) };
+      });
+      p.catch(() => this.priorCache.delete(want));
+      this.priorCache.set(want, p);
+      while (this.priorCache.size > CACHE_LIMIT) this.priorCache.delete(this.priorCache.keys().next().value);
+    }
+    this.priorCache.get(want).then((img) => {
+      if (this.destroyed || this.priorWant !== want) return;
+      const { rows, cols, pixels } = img;
+      if (this.priorCanvas.width !== cols || this.priorCanvas.height !== rows) {
+        this.priorCanvas.width = cols;
+        this.priorCanvas.height = rows;
+      }
+      const ctx = this.priorCanvas.getContext('2d');
+      const out = ctx.createImageData(cols, rows);
+      const lo = this.center - this.width / 2;
+      const scale = 255 / this.width;
+      for (let k = 0, o = 0; k < pixels.length; k++, o += 4) {
+        let v = (pixels[k] - lo) * scale;
+        v = v < 0 ? 0 : v > 255 ? 255 : v;
+        out.data[o] = v; out.data[o + 1] = v; out.data[o + 2] = v; out.data[o + 3] = 255;
+      }
+      ctx.putImageData(out, 0, 0);
+      this.priorCanvas.dataset.rendered = `${c.prior_series}:${j}`;
+      const how = c.registered ? 'registered' : 'by position';
+      this.priorHud.textContent = `Prior ${c.prior_date || ''} · ${j + 1} · ${how}`;
+    }).catch((e) => {
+      if (this.destroyed || this.priorWant !== want) return;
+      this.priorHud.textContent = `Prior not available: ${e.describe ? e.describe() : e.message}`;
+    });
   }
 
   showError(message) {
@@ -284,6 +359,7 @@ export class Viewer {
     this.finding = finding;
     this.evidence = finding && Array.isArray(finding.evidence) ? finding.evidence : [];
     this.evidenceButton.disabled = this.evidence.length === 0;
+    this.drawPrior();
     if (jump && this.evidence.length) this.jumpToEvidence(0);
     else this.updateOverlay();
   }

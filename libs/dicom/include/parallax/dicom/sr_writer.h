@@ -27,7 +27,35 @@
 //                     Measurement"); the qualitative evaluation Presence
 //                     (705057003, SCT) = Present (52101004, SCT) or Absent
 //                     (2667000, SCT); the subtype as a Comment; the heatmap
-//                     objects as IMAGE "Best illustration of finding".
+//                     objects as IMAGE "Best illustration of finding";
+//                     when the finding was compared with a prior study
+//                     (SrFinding::prior_comparison), the change as below.
+//
+// The change since the prior study. DICOM has no standard concept for "change
+// since the prior" in TID 1501 (the mammography CAD's temporal terms belong
+// to its own templates), so the codes are Parallax's private coding scheme
+// kParallaxCodingScheme ("99PARALLAX"; PS3.16 8.2: a designator starting
+// "99" is private), declared in the Coding Scheme Identification Sequence:
+//   CONTAINS CODE (CHANGE, 99PARALLAX, "Change since prior study") =
+//            (NEW | LARGER | STABLE | SMALLER | RESOLVED | NO-PRIOR,
+//             99PARALLAX, "New since prior study" ... "No prior study
+//             available"), and for a change against a prior:
+//     HAS PROPERTIES UIDREF (110180, DCM, "Study Instance UID") = the prior
+//     HAS PROPERTIES DATE   (111060, DCM, "Study Date") = its study date
+//     HAS PROPERTIES NUM    (INTERVAL, 99PARALLAX, "Interval since prior
+//                           study") in (d, UCUM, "day")
+//     HAS PROPERTIES NUM    (PRIOR-SIZE, 99PARALLAX, "Size at prior study")
+//                           in ml or cm2, when measured
+//   CONTAINS TEXT (121106, DCM, "Comment") = the change in words, e.g.
+//            "Change since prior: stable since prior of 2026-06-01 (92
+//            days): 12.1 mL -> 11.8 mL".
+// The prior study is also listed in the Pertinent Other Evidence Sequence
+// (0040,A385) when the prior's images are known (SrPriorComparison::
+// prior_images): that sequence uses the Hierarchical SOP Instance Reference
+// Macro (PS3.3 C.17.2.3, Table C.17-3), whose Referenced Series Sequence and
+// Referenced SOP Sequence are type 1 with one or more items, so a study UID
+// alone (or a series without instances) would make the object invalid; then
+// the prior is named by the UIDREF item only.
 //
 // The object (PS3.3 A.35.13):
 //  - Patient, General Study and Patient Study attributes copied from the
@@ -100,6 +128,40 @@ struct SrInstanceReference {
   std::string series_instance_uid;
 };
 
+// Private coding scheme of Parallax's own concepts (the change since the
+// prior study).
+inline constexpr char kParallaxCodingScheme[] = "99PARALLAX";
+
+// How a finding changed since the patient's prior study (the classes of
+// parallax.common.v1.ChangeClass).
+enum class SrChange {
+  kNotCompared,  // no comparison was made: nothing is written
+  kNoPrior,      // the patient has no prior study to compare with
+  kNew,
+  kLarger,
+  kStable,
+  kSmaller,
+  kResolved,
+};
+
+// The comparison of one finding with the prior study (see the tree above).
+struct SrPriorComparison {
+  SrChange change = SrChange::kNotCompared;
+  // The prior study; required (a valid UID, not the report's own study) for
+  // every class but kNotCompared and kNoPrior.
+  std::string prior_study_instance_uid;
+  std::string prior_study_date;  // DICOM DA YYYYMMDD; optional
+  int interval_days = -1;        // days since the prior; -1 when unknown / no prior
+  // Sizes at both times in `unit` ("mL" or "cm2"), when measured.
+  std::optional<double> prior_size;
+  std::optional<double> current_size;
+  std::string unit;
+  // Images of the prior study the comparison read (each with its series):
+  // listed in the Pertinent Other Evidence Sequence. Empty: the prior is
+  // named in the content tree only (see above).
+  std::vector<SrInstanceReference> prior_images;
+};
+
 // One finding of the model, present or absent.
 struct SrFinding {
   std::string finding_id;  // stable internal id: Tracking Identifier, and names the Tracking UID
@@ -115,6 +177,8 @@ struct SrFinding {
   std::vector<SrInstanceReference> source_images;
   // The heatmap objects (e.g. the Secondary Capture from evidence_writer.h).
   std::vector<SrInstanceReference> evidence;
+  // The change since the prior study; kNotCompared (the default) writes none.
+  SrPriorComparison prior_comparison;
 };
 
 enum class ReportCompletion {
@@ -183,6 +247,10 @@ struct MeasurementReport {
 // key is empty; when the device UID, a referenced UID or a predecessor UID is
 // malformed; when there is no finding, a finding has no id, no code or no
 // source image, a probability outside 0..1, or a negative area or volume;
+// when a finding's comparison with a prior has no valid prior Study
+// Instance UID (or the report's own), a malformed prior study date, a
+// negative or non-finite size, a size without unit "mL" / "cm2", or a prior
+// image without valid SOP Class, SOP Instance and Series UIDs;
 // when a final or amended report has no
 // verifying observer name or organisation; when dates or times are
 // malformed; when a text must be converted to UTF-8 and the source's

@@ -112,8 +112,19 @@ Json BuildImagingStudy(const common::v1::StudyManifest& manifest, const std::str
 //   device: "#model", a contained Device with the model id (deviceName,
 //     modelNumber), version and the device UID as urn:oid identifier (IHE
 //     AIR); method: urn:parallax:method ai-inference;
+//   change since the prior study (finding.prior_comparison set, change not
+//     UNSPECIFIED): a component urn:parallax:measurement
+//     "change-since-prior" whose valueCodeableConcept is
+//     urn:parallax:change-since-prior no-prior / new / larger / stable /
+//     smaller / resolved with the change in words as text ("stable since
+//     prior of 2026-06-01 (92 days): 12.1 mL -> 11.8 mL"; "no prior
+//     available"); components "prior-size" and "current-size" (each when
+//     measured, unit mL or cm2, UCUM) and "interval-since-prior" (days,
+//     UCUM "d"; not for no-prior);
 //   derivedFrom: the ImagingStudy (reference when ids.imaging_study is set,
-//     and always its Study Instance UID identifier);
+//     and always its Study Instance UID identifier), then the prior study
+//     compared with, as an ImagingStudy by its Study Instance UID
+//     (urn:oid) with display "Prior study of <date> compared";
 //   performer: the organisation, then each performer user (Practitioner by
 //     identifier); effectiveDateTime from the study date, issued = report.
 // The id is ids.observations[index], or LogicalId("obs", report_id + "/" +
@@ -129,7 +140,9 @@ Json BuildObservation(const v1::PublishReportRequest& report, int index, const R
 //   + report_id (official) and, when sent, the DICOM SR's SOP Instance UID
 //   as urn:oid (secondary); basedOn: ServiceRequest by accession number;
 //   result: Observation/<id> in request order (the same ids
-//   BuildObservation uses); resultsInterpreter: Practitioners by identifier;
+//   BuildObservation uses); imagingStudy: the study, then each prior study
+//   a finding was compared with (by Study Instance UID, once each);
+//   resultsInterpreter: Practitioners by identifier;
 //   presentedForm: each finding's EVIDENCE_KIND_HEATMAP_PNG with an http(s)
 //   uri as image/png, and, only when settings.dicomweb_base_url is set,
 //   DICOM evidence (SC, SEG, SR) with a series UID as application/dicom at
@@ -145,8 +158,8 @@ Json BuildDiagnosticReport(const v1::PublishReportRequest& report, const ReportI
 //   Practitioners; about: DiagnosticReport/<report_resource_id>, else the
 //   report by its Parallax id (identifier), then the ImagingStudy by UID;
 //   reasonCode: the finding's code; payload: payload_text, or a generated
-//   "AI finding: <name>, <side>, area/volume, probability" without patient
-//   data; identifier: alert_id.
+//   "AI finding: <name>, <side>, area/volume, <change since prior>,
+//   probability" without patient data; identifier: alert_id.
 Json BuildCommunication(const v1::PublishCommunicationRequest& request, const std::string& id,
                         const std::string& report_resource_id, const Settings& settings);
 
