@@ -7,6 +7,7 @@
 #include <ctime>
 #include <string>
 
+#include "parallax/comparison/change_words.h"
 #include "parallax/crypto/sha256.h"
 
 namespace parallax::fhir {
@@ -225,11 +226,6 @@ std::optional<ChangeTerm> ChangeTermOf(common::v1::ChangeClass change) {
   }
 }
 
-std::string SizeText(double value, const std::string& unit) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.1f", value);
-  return unit.empty() ? std::string(buffer) : std::string(buffer) + " " + unit;
-}
 
 }  // namespace
 
@@ -245,23 +241,7 @@ std::string FhirDateOfDicomDate(std::string_view d) {
 }
 
 std::string ChangeSincePriorText(const common::v1::PriorComparison& c) {
-  const std::optional<ChangeTerm> term = ChangeTermOf(c.change());
-  if (!term) return "";
-  if (c.change() == common::v1::CHANGE_CLASS_NO_PRIOR) return "no prior available";
-  std::string text = std::string(term->word) + " since prior";
-  const std::string date = FhirDateOfDicomDate(c.prior_study_date());
-  if (!date.empty()) text += " of " + date;
-  if (c.interval_days() >= 0) {
-    text += " (" + std::to_string(c.interval_days()) + (c.interval_days() == 1 ? " day)" : " days)");
-  }
-  if (c.has_prior_size() && c.has_current_size() && std::isfinite(c.prior_size()) &&
-      std::isfinite(c.current_size())) {
-    text += ": " + SizeText(c.prior_size(), c.unit()) + " -> " + SizeText(c.current_size(), c.unit());
-  } else if (c.change() == common::v1::CHANGE_CLASS_RESOLVED && c.has_prior_size() && std::isfinite(c.prior_size())) {
-    text += ": was " + SizeText(c.prior_size(), c.unit());
-  }
-  if (c.change() == common::v1::CHANGE_CLASS_STABLE && !c.sizes_compared()) text += ", size not compared";
-  return text;
+  return comparison::ChangeSincePriorText(c);
 }
 
 Json ChangeConcept(const common::v1::PriorComparison& c) {

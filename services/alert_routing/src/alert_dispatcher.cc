@@ -10,6 +10,7 @@
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 
+#include "parallax/comparison/change_words.h"
 #include "parallax/http/client.h"
 #include "parallax/log/log.h"
 #include "parallax/status/grpc_status.h"
@@ -108,44 +109,10 @@ std::string ResolutionWords(v1::ResolutionOutcome o) {
   }
 }
 
-// "2026-06-01" from a DICOM date "20260601"; other text as it is.
-std::string DateInText(const std::string& dicom_date) {
-  if (dicom_date.size() != 8 ||
-      !std::all_of(dicom_date.begin(), dicom_date.end(), [](unsigned char c) { return std::isdigit(c); })) {
-    return dicom_date;
-  }
-  return absl::StrCat(dicom_date.substr(0, 4), "-", dicom_date.substr(4, 2), "-", dicom_date.substr(6, 2));
-}
-
 }  // namespace
 
 std::string ChangeText(const common::v1::Finding& f) {
-  if (!f.has_prior_comparison()) return "";
-  const common::v1::PriorComparison& c = f.prior_comparison();
-  std::string word;
-  switch (c.change()) {
-    case common::v1::CHANGE_CLASS_NO_PRIOR: return "no prior available";
-    case common::v1::CHANGE_CLASS_NEW: word = "new"; break;
-    case common::v1::CHANGE_CLASS_LARGER: word = "larger"; break;
-    case common::v1::CHANGE_CLASS_STABLE: word = "stable"; break;
-    case common::v1::CHANGE_CLASS_SMALLER: word = "smaller"; break;
-    case common::v1::CHANGE_CLASS_RESOLVED: word = "resolved"; break;
-    default: return "";
-  }
-  std::string text = absl::StrCat(word, " since prior");
-  if (!c.prior_study_date().empty()) absl::StrAppend(&text, " of ", DateInText(c.prior_study_date()));
-  if (c.interval_days() >= 0) {
-    absl::StrAppend(&text, " (", c.interval_days(), c.interval_days() == 1 ? " day)" : " days)");
-  }
-  if (c.has_prior_size() && c.has_current_size()) {
-    absl::StrAppend(&text, absl::StrFormat(": %.1f %s -> %.1f %s", c.prior_size(), c.unit(), c.current_size(), c.unit()));
-  } else if (c.has_prior_size() && c.change() == common::v1::CHANGE_CLASS_RESOLVED) {
-    absl::StrAppend(&text, absl::StrFormat(": was %.1f %s", c.prior_size(), c.unit()));
-  }
-  if (!c.sizes_compared() && (c.change() == common::v1::CHANGE_CLASS_STABLE)) {
-    absl::StrAppend(&text, ", size not compared");
-  }
-  return text;
+  return f.has_prior_comparison() ? comparison::ChangeSincePriorText(f.prior_comparison()) : "";
 }
 
 fhir::v1::CommunicationStatus CommunicationStatusFor(v1::AlertState state) {
