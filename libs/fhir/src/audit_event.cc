@@ -49,6 +49,8 @@ AuditCoding CodingFor(const audit::v1::AuditEvent& event) {
     case EventType::EVENT_TYPE_FINDING_MODIFIED:
     case EventType::EVENT_TYPE_CASE_DECIDED:
       return {"110110", "Patient Record", "U", nullptr, nullptr};
+    case EventType::EVENT_TYPE_PRIOR_RETRIEVED:
+      return {"110104", "DICOM Instances Transferred", "C", nullptr, nullptr};
     case EventType::EVENT_TYPE_ACCESS_REFUSED:
       return {"110113", "Security Alert", "E", "110132", "Use of Restricted Function"};
     case EventType::EVENT_TYPE_USER_CHANGED: {

@@ -23,11 +23,13 @@ class IngestGrpc final : public ingest::v1::Ingest::Service {
   // FindPriorStudies searches the index only; with them, FindPriorStudies
   // also searches pacs.priors when enabled.
   // `receiver` stores the priors FindPriorStudies retrieves.
-  IngestGrpc(StudyIndex* index, InstanceStore* store, InstanceReceiver* receiver, PacsSettings pacs = {})
+  // `audit` (may be null) records the priors FindPriorStudies retrieves.
+  IngestGrpc(StudyIndex* index, InstanceStore* store, InstanceReceiver* receiver, PacsSettings pacs = {},
+             audit_client::AuditRecorder* audit = nullptr)
       : index_(index),
         store_(store),
         pacs_(std::move(pacs)),
-        priors_(std::make_unique<PriorFinder>(index, receiver, pacs_.priors)) {}
+        priors_(std::make_unique<PriorFinder>(index, receiver, pacs_.priors, audit)) {}
 
   grpc::Status GetStudy(grpc::ServerContext* ctx, const ingest::v1::GetStudyRequest* request,
                         ingest::v1::GetStudyResponse* response) override;

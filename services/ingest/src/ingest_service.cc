@@ -76,7 +76,8 @@ absl::Status IngestService::Start() {
 
   auto pacs = PacsSettingsFromConfig(config_);
   if (!pacs.ok()) return pacs.status();
-  p.grpc_service = std::make_unique<IngestGrpc>(p.index.get(), p.store.get(), p.receiver.get(), *std::move(pacs));
+  p.grpc_service =
+      std::make_unique<IngestGrpc>(p.index.get(), p.store.get(), p.receiver.get(), *std::move(pacs), p.audit.get());
   p.rpc = std::make_unique<rpc::RpcServer>(rpc::RpcServerOptions{config_.grpc_address});
   p.rpc->Register(p.grpc_service.get(), "parallax.ingest.v1.Ingest");
   s = p.rpc->Start();

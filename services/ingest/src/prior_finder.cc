@@ -10,6 +10,7 @@
 #include <absl/strings/str_join.h>
 #include <absl/time/civil_time.h>
 
+#include "parallax/audit_client/event_id.h"
 #include "parallax/dicom/instance_header.h"
 #include "parallax/dicom/sop_classes.h"
 #include "parallax/log/log.h"
@@ -176,8 +177,38 @@ bool IsNonImageModality(const std::string& modality) {
   return kNonImage.count(modality) > 0;
 }
 
-PriorFinder::PriorFinder(StudyIndex* index, InstanceReceiver* receiver, PriorPacsSettings pacs)
-    : index_(index), receiver_(receiver), pacs_(std::move(pacs)) {}
+PriorFinder::PriorFinder(StudyIndex* index, InstanceReceiver* receiver, PriorPacsSettings pacs,
+                         audit_client::AuditRecorder* audit)
+    : index_(index), receiver_(receiver), pacs_(std::move(pacs)), audit_(audit) {}
+
+void PriorFinder::RecordRetrieval(const std::string& prior_uid, const std::string& current_uid, int completed,
+                                  int failed) {
+  if (audit_ == nullptr) return;
+  audit::v1::AuditEvent e;
+  // One event per prior and its instance count: a repeated retrieval that
+  // brought more is a new event, a retried delivery of the same one is not.
+  e.set_event_id(audit_client::EventIdFor(
+      absl::StrCat("ingest/PRIOR_RETRIEVED/", prior_uid, "/", current_uid, "/", completed, "/", failed)));
+  e.set_type(audit::v1::EVENT_TYPE_PRIOR_RETRIEVED);
+  e.set_service("ingest");
+  e.set_outcome(completed == 0 ? audit::v1::OUTCOME_FAILURE : audit::v1::OUTCOME_SUCCESS);  // partial: "failed" says
+  e.mutable_actor()->set_kind(audit::v1::ACTOR_KIND_SERVICE);
+  e.mutable_actor()->set_system_id("ingest");
+  e.mutable_subject()->set_study_instance_uid(prior_uid);
+  auto attribute = [&e](const std::string& key, const std::string& value) {
+    audit::v1::Attribute* a = e.add_attributes();
+    a->set_key(key);
+    a->set_value(value);
+  };
+  attribute("for_study", current_uid);
+  attribute("pacs", pacs_.pacs.name);
+  attribute("instances", std::to_string(completed));
+  if (failed > 0) attribute("failed", std::to_string(failed));
+  if (auto recorded = audit_->Record(std::move(e)); !recorded.ok()) {
+    log::Warning("prior retrieval not audited", {{"prior_study_uid", prior_uid},
+                                                 {"error", std::string(recorded.status().message())}});
+  }
+}
 
 bool PriorFinder::BeginRetrieval(const std::string& study_uid) {
   std::lock_guard lock(mu_);
@@ -395,6 +426,8 @@ absl::StatusOr<PriorSearchResult> PriorFinder::Find(const PriorSearch& search) {
             }
           }
           notes.push_back(std::move(note));
+          RecordRetrieval(uid, current->study_instance_uid, static_cast<int>(got->counts.completed + got->counts.warning),
+                          static_cast<int>(got->counts.failed));
           log::Info("prior retrieved", {{"study_uid", current->study_instance_uid},
                                         {"prior_study_uid", uid},
                                         {"pacs", pacs_.pacs.name},

@@ -39,6 +39,7 @@
 
 #include "ingest_config.h"
 #include "instance_receiver.h"
+#include "parallax/audit_client/audit_recorder.h"
 #include "parallax/dicom/query_retrieve.h"
 #include "study_index.h"
 
@@ -82,7 +83,9 @@ class PriorFinder {
  public:
   // `index` and `store` must outlive the finder. With `pacs.enabled` false
   // only the index is searched.
-  PriorFinder(StudyIndex* index, InstanceReceiver* receiver, PriorPacsSettings pacs);
+  // `audit` (may be null) records each retrieval (EVENT_TYPE_PRIOR_RETRIEVED).
+  PriorFinder(StudyIndex* index, InstanceReceiver* receiver, PriorPacsSettings pacs,
+              audit_client::AuditRecorder* audit = nullptr);
 
   // The priors of search.study_instance_uid by the rules above.
   // INVALID_ARGUMENT when the UID is invalid or max_results / lookback_days
@@ -96,12 +99,15 @@ class PriorFinder {
   // prior_retrieval), the way a C-STORE is: staging file, rename, fsync,
   // then the index row. A resend of an indexed instance is OK.
   absl::Status StoreRetrieved(const dicom::RetrievedInstance& instance, const std::string& study_instance_uid);
+  // Records a retrieval in the audit trail (when there is a recorder).
+  void RecordRetrieval(const std::string& prior_uid, const std::string& current_uid, int completed, int failed);
   bool BeginRetrieval(const std::string& study_instance_uid);
   void EndRetrieval(const std::string& study_instance_uid);
 
   StudyIndex* index_;
   InstanceReceiver* receiver_;  // stores what C-GET brings, as a C-STORE would
   PriorPacsSettings pacs_;
+  audit_client::AuditRecorder* audit_;
   std::mutex mu_;
   std::set<std::string> retrieving_;  // guarded by mu_
 };

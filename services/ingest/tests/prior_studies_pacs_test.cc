@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -20,7 +21,9 @@
 
 #include "ingest_fixture.h"
 #include "prior_test_support.h"
+#include "parallax/audit/v1/audit.pb.h"
 #include "parallax/dicom/instance_header.h"
+#include "parallax/store/bytea.h"
 #include "parallax/testing/environment.h"
 #include "parallax/testing/private_orthanc.h"
 #include "parallax/testing/silent_listener.h"
@@ -219,6 +222,29 @@ TEST_CASE("FindPriorStudies merges the PACS's priors with the local ones and ret
   CHECK(again.priors(0).instance_count() == 3);
   CHECK(again.pacs_note().empty());
   CHECK(f.CountInstances() == 3 + 2 + 3);
+
+  // 4. The retrieval is in the audit trail (here still in ingest's audit
+  // outbox: this ingest has no audit service), once, without the patient id.
+  auto rows = f.db().Exec("SELECT event FROM ingest.audit_outbox ORDER BY id");
+  REQUIRE(rows.ok());
+  std::vector<parallax::audit::v1::AuditEvent> retrieved;
+  for (const auto& row : *rows) {
+    auto bytes = parallax::store::FromByteaHex(row.Get(0).value_or(""), "ingest.audit_outbox.event");
+    REQUIRE(bytes.ok());
+    parallax::audit::v1::AuditEvent e;
+    REQUIRE(e.ParseFromString(*bytes));
+    if (e.type() == parallax::audit::v1::EVENT_TYPE_PRIOR_RETRIEVED) retrieved.push_back(e);
+  }
+  REQUIRE(retrieved.size() == 1);
+  const auto& event = retrieved.front();
+  CHECK(event.subject().study_instance_uid() == q1.study_instance_uid);
+  CHECK(event.outcome() == parallax::audit::v1::OUTCOME_SUCCESS);
+  std::map<std::string, std::string> attributes;
+  for (const auto& a : event.attributes()) attributes[a.key()] = a.value();
+  CHECK(attributes["for_study"] == current.study_instance_uid);
+  CHECK(attributes["pacs"] == "archive");
+  CHECK(attributes["instances"] == "3");
+  CHECK_FALSE(Contains(event.DebugString(), kPatient));
 }
 
 TEST_CASE("an unreachable or silent PACS gives the local priors quickly with a note and no patient id",
