@@ -1,6 +1,7 @@
 #include "parallax/comparison/change.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 
@@ -46,6 +47,8 @@ struct Presence {
   std::optional<double> size;
   std::string unit;
   bool persisted = false;            // present by persistence_probability, below the operating point
+  bool via_summary = false;          // subtypes_through_summary: from the summary Finding
+  const Finding* source = nullptr;   // the Finding whose probability and size decided (finding or the summary)
 };
 
 // The present Finding's size: volume_ml, else area_cm2.
@@ -83,7 +86,51 @@ Presence PresenceOf(const std::vector<Finding>& findings, const std::string& lab
     const double min_size = p.unit == "mL" ? rule->min_volume_ml : rule->min_area_cm2;
     if (!p.size || *p.size < min_size) p = Presence{};  // nothing measurable: not persisting
   }
+  p.source = p.finding;
   return p;
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// A subtype Finding names itself as its subtype (finding_mapping).
+bool IsSubtypeFinding(const Finding& f) { return !f.subtype().empty() && f.subtype() == Lower(f.label()); }
+
+bool SameModel(const Finding& a, const Finding& b) {
+  return a.model().model_id() == b.model().model_id() && a.model().device_uid() == b.model().device_uid();
+}
+
+// The summary label of `label` when `label` is a subtype label in either
+// study: the one other label of the same model whose Findings are not
+// subtypes. "" otherwise (not a subtype, or no single summary).
+std::string SummaryLabelOf(const std::vector<Finding>& prior, const std::vector<Finding>& current,
+                           const std::string& label) {
+  std::string summary;
+  for (const auto* list : {&current, &prior}) {
+    for (const Finding& s : *list) {
+      if (s.label() != label || !IsSubtypeFinding(s)) continue;
+      for (const Finding& f : *list) {
+        if (!SameModel(f, s) || IsSubtypeFinding(f)) continue;
+        if (!summary.empty() && summary != f.label()) return "";  // several: not a summary/subtype model
+        summary = f.label();
+      }
+    }
+  }
+  return summary;
+}
+
+// The subtype a present summary names: its own, else its study's most
+// probable subtype Finding of the same model (lower-cased).
+std::string SubtypeNamed(const std::vector<Finding>& findings, const Finding& summary) {
+  if (!summary.subtype().empty()) return summary.subtype();
+  const Finding* best = nullptr;
+  for (const Finding& f : findings) {
+    if (!SameModel(f, summary) || !IsSubtypeFinding(f)) continue;
+    if (best == nullptr || f.probability() > best->probability()) best = &f;
+  }
+  return best != nullptr ? best->subtype() : "";
 }
 
 absl::Status CheckLabels(const std::vector<Finding>& findings, const char* which) {
@@ -115,16 +162,49 @@ absl::Status CheckRule(const ChangeRule& rule) {
 }
 
 // Labels present in either list, current first, in order of appearance.
-std::vector<std::string> PresentLabels(const std::vector<Finding>& current, const std::vector<Finding>& prior) {
+// With `subtypes`, a positive summary also makes the subtype it names
+// present (listed right after it), when that subtype has a Finding.
+std::vector<std::string> PresentLabels(const std::vector<Finding>& current, const std::vector<Finding>& prior,
+                                       bool subtypes = false) {
   std::vector<std::string> labels;
+  const auto add = [&](const std::string& label) {
+    if (std::find(labels.begin(), labels.end(), label) == labels.end()) labels.push_back(label);
+  };
   for (const auto* list : {&current, &prior}) {
     for (const Finding& f : *list) {
-      if (f.positive() && std::find(labels.begin(), labels.end(), f.label()) == labels.end()) {
-        labels.push_back(f.label());
+      if (!f.positive()) continue;
+      add(f.label());
+      if (!subtypes || IsSubtypeFinding(f)) continue;
+      const std::string named = SubtypeNamed(*list, f);
+      if (named.empty()) continue;
+      for (const Finding& s : *list) {
+        if (SameModel(s, f) && IsSubtypeFinding(s) && s.subtype() == named) {
+          add(s.label());
+          break;
+        }
       }
     }
   }
   return labels;
+}
+
+// subtypes_through_summary: a subtype label's presence in one study (see
+// ChangeRule). `persistence` as for PresenceOf.
+Presence SubtypePresenceOf(const std::vector<Finding>& findings, const std::string& label,
+                           const std::string& summary_label, double persistence, const ChangeRule& rule) {
+  Presence sum = PresenceOf(findings, summary_label);
+  if (sum.finding == nullptr && persistence > 0) sum = PresenceOf(findings, summary_label, persistence, &rule);
+  if (sum.finding != nullptr && SubtypeNamed(findings, *sum.finding) == Lower(label)) {
+    Presence p = sum;
+    p.via_summary = true;
+    // The change names the subtype's own Finding (the most probable of the label).
+    for (const Finding& f : findings) {
+      if (f.label() != label) continue;
+      if (p.finding == sum.finding || f.probability() > p.finding->probability()) p.finding = &f;
+    }
+    return p;
+  }
+  return PresenceOf(findings, label);  // its own Finding, positive
 }
 
 std::string Size(double v, const std::string& unit) { return absl::StrFormat("%.2f %s", v, unit); }
@@ -187,14 +267,20 @@ absl::StatusOr<std::vector<FindingChange>> CompareFindings(const std::vector<Fin
   }
 
   std::vector<FindingChange> out;
-  for (const std::string& label : PresentLabels(current, prior)) {
-    Presence before = PresenceOf(prior, label), now = PresenceOf(current, label);
+  for (const std::string& label : PresentLabels(current, prior, rule.subtypes_through_summary)) {
+    const std::string summary = rule.subtypes_through_summary ? SummaryLabelOf(prior, current, label) : "";
     // Hysteresis: a label positive at one time may persist at the other.
     const double persistence = rule.persistence_probability < 1 ? rule.persistence_probability : 0;
-    if (persistence > 0 && before.finding == nullptr) before = PresenceOf(prior, label, persistence, &rule);
-    if (persistence > 0 && now.finding == nullptr) now = PresenceOf(current, label, persistence, &rule);
+    const auto presence = [&](const std::vector<Finding>& findings, double p) {
+      if (!summary.empty()) return SubtypePresenceOf(findings, label, summary, p, rule);
+      return p > 0 ? PresenceOf(findings, label, p, &rule) : PresenceOf(findings, label);
+    };
+    Presence before = presence(prior, 0), now = presence(current, 0);
+    if (persistence > 0 && before.finding == nullptr) before = presence(prior, persistence);
+    if (persistence > 0 && now.finding == nullptr) now = presence(current, persistence);
     FindingChange c;
     c.label = label;
+    c.via_summary = before.via_summary || now.via_summary;
     c.interval_days = *interval;
     c.present_prior = before.finding != nullptr;
     c.present_current = now.finding != nullptr;
@@ -223,7 +309,7 @@ absl::StatusOr<std::vector<FindingChange>> CompareFindings(const std::vector<Fin
       if (before.persisted || now.persisted) {
         absl::StrAppend(&c.note, "; below its operating point in the ", before.persisted ? "prior" : "current",
                         " study (probability ",
-                        absl::StrFormat("%.3f", (before.persisted ? before : now).finding->probability()),
+                        absl::StrFormat("%.3f", (before.persisted ? before : now).source->probability()),
                         "), counted as persisting");
       }
     } else {
@@ -239,18 +325,26 @@ absl::StatusOr<std::vector<FindingChange>> CompareFindings(const std::vector<Fin
                               ", so the size was not compared");
       }
     }
+    if (c.via_summary) c.note = absl::StrCat("through the finding '", summary, "' (its subtype): ", c.note);
     out.push_back(std::move(c));
   }
   return out;
 }
 
 absl::StatusOr<std::vector<FindingChange>> NoPriorAvailable(const std::vector<Finding>& current) {
+  return NoPriorAvailable(current, ChangeRule{});
+}
+
+absl::StatusOr<std::vector<FindingChange>> NoPriorAvailable(const std::vector<Finding>& current,
+                                                            const ChangeRule& rule) {
   if (absl::Status s = CheckLabels(current, "current"); !s.ok()) return s;
   std::vector<FindingChange> out;
-  for (const std::string& label : PresentLabels(current, {})) {
-    const Presence now = PresenceOf(current, label);
+  for (const std::string& label : PresentLabels(current, {}, rule.subtypes_through_summary)) {
+    const std::string summary = rule.subtypes_through_summary ? SummaryLabelOf({}, current, label) : "";
+    const Presence now = summary.empty() ? PresenceOf(current, label) : SubtypePresenceOf(current, label, summary, 0, rule);
     FindingChange c;
     c.label = label;
+    c.via_summary = now.via_summary;
     c.change = ChangeClass::kNoPrior;
     c.present_current = true;
     c.current_finding_id = now.finding->finding_id();

@@ -3,6 +3,8 @@
 // label matching, dates and errors.
 #include "parallax/comparison/change.h"
 
+#include <algorithm>
+#include <cctype>
 #include <optional>
 #include <string>
 #include <vector>
@@ -280,4 +282,163 @@ TEST_CASE("a change goes on the wire with the prior it was measured against") {
   CHECK(q.prior_study_instance_uid().empty());
   CHECK(q.interval_days() == -1);
   CHECK_FALSE(q.has_prior_size());
+}
+
+namespace {
+
+// A head CT study as the inference service maps it (finding_mapping): the
+// summary "Intracranial haemorrhage" (volume, subtype = the most probable
+// subtype when positive) and three subtype Findings whose own operating
+// points (0.9998) the probabilities do not reach.
+std::vector<Finding> HeadCt(bool summary_positive, std::optional<double> volume_ml, double subdural,
+                            double epidural, double summary_probability = 0.999) {
+  std::vector<Finding> out;
+  Finding any = Make("Intracranial haemorrhage", summary_positive, volume_ml);
+  any.set_probability(summary_probability);
+  any.set_operating_point(0.98);
+  const std::vector<std::pair<std::string, double>> subtypes = {
+      {"Subdural", subdural}, {"Epidural", epidural}, {"Intraparenchymal", 0.2}};
+  if (summary_positive) {
+    const auto best = std::max_element(subtypes.begin(), subtypes.end(),
+                                       [](const auto& a, const auto& b) { return a.second < b.second; });
+    std::string s = best->first;
+    for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    any.set_subtype(s);
+  }
+  any.mutable_model()->set_model_id("parallax.headct");
+  out.push_back(any);
+  for (const auto& [label, p] : subtypes) {
+    Finding f = Make(label, false);
+    f.set_probability(p);
+    f.set_operating_point(0.9998);
+    std::string s = label;
+    for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    f.set_subtype(s);
+    f.mutable_model()->set_model_id("parallax.headct");
+    out.push_back(f);
+  }
+  return out;
+}
+
+const FindingChange* Named(const std::vector<FindingChange>& changes, const std::string& label) {
+  for (const FindingChange& c : changes) {
+    if (c.label == label) return &c;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("with subtypes through the summary a subtype's change is the haemorrhage's, by the summary's subtype") {
+  const auto prior = HeadCt(true, 8.0, 0.99, 0.3), current = HeadCt(true, 21.0, 0.995, 0.4);
+  // Off (the default): the subtype Findings never reach their operating
+  // points, so only the summary is compared.
+  auto plain = CompareFindings(prior, current, "20250301", "20250901");
+  REQUIRE(plain.ok());
+  REQUIRE(plain->size() == 1);
+  CHECK(plain->front().label == "Intracranial haemorrhage");
+  CHECK(plain->front().change == ChangeClass::kLarger);
+  ChangeRule rule;
+  rule.subtypes_through_summary = true;
+  auto r = CompareFindings(prior, current, "20250301", "20250901", rule);
+  REQUIRE(r.ok());
+  REQUIRE(r->size() == 2);
+  CHECK((*r)[0].label == "Intracranial haemorrhage");
+  CHECK_FALSE((*r)[0].via_summary);
+  const FindingChange* sdh = Named(*r, "Subdural");
+  REQUIRE(sdh != nullptr);
+  CHECK(sdh->change == ChangeClass::kLarger);
+  CHECK(sdh->via_summary);
+  REQUIRE(sdh->prior_size.has_value());
+  CHECK(*sdh->prior_size == Approx(8.0));
+  CHECK(*sdh->current_size == Approx(21.0));
+  CHECK(sdh->current_finding_id == "f-Subdural-neg");  // the subtype's own Finding carries the change
+  CHECK(sdh->note.find("through the finding 'Intracranial haemorrhage'") != std::string::npos);
+  CHECK(Named(*r, "Epidural") == nullptr);
+  // Smaller and stable likewise.
+  rule.larger_ratio = 1.5;
+  auto smaller = CompareFindings(HeadCt(true, 21.0, 0.99, 0.3), HeadCt(true, 7.0, 0.99, 0.3), "20250301",
+                                 "20250901", rule);
+  REQUIRE(smaller.ok());
+  REQUIRE(Named(*smaller, "Subdural") != nullptr);
+  CHECK(Named(*smaller, "Subdural")->change == ChangeClass::kSmaller);
+}
+
+TEST_CASE("with subtypes through the summary a haemorrhage that appears or goes is new or resolved per subtype") {
+  ChangeRule rule;
+  rule.subtypes_through_summary = true;
+  auto appeared = CompareFindings(HeadCt(false, std::nullopt, 0.01, 0.02, 0.05), HeadCt(true, 12.0, 0.3, 0.99),
+                                  "20250301", "20250901", rule);
+  REQUIRE(appeared.ok());
+  REQUIRE(Named(*appeared, "Epidural") != nullptr);
+  CHECK(Named(*appeared, "Epidural")->change == ChangeClass::kNew);
+  CHECK(*Named(*appeared, "Epidural")->current_size == Approx(12.0));
+  CHECK(Named(*appeared, "Subdural") == nullptr);
+  auto gone = CompareFindings(HeadCt(true, 12.0, 0.99, 0.3), HeadCt(false, std::nullopt, 0.01, 0.02, 0.05),
+                              "20250301", "20250901", rule);
+  REQUIRE(gone.ok());
+  REQUIRE(Named(*gone, "Subdural") != nullptr);
+  CHECK(Named(*gone, "Subdural")->change == ChangeClass::kResolved);
+  // A different subtype named at each time reads as one resolved and one new.
+  auto switched = CompareFindings(HeadCt(true, 12.0, 0.99, 0.3), HeadCt(true, 12.0, 0.3, 0.99), "20250301",
+                                  "20250901", rule);
+  REQUIRE(switched.ok());
+  REQUIRE(Named(*switched, "Subdural") != nullptr);
+  REQUIRE(Named(*switched, "Epidural") != nullptr);
+  CHECK(Named(*switched, "Subdural")->change == ChangeClass::kResolved);
+  CHECK(Named(*switched, "Epidural")->change == ChangeClass::kNew);
+}
+
+TEST_CASE("with subtypes through the summary a persisting summary names its study's most probable subtype") {
+  ChangeRule rule;
+  rule.subtypes_through_summary = true;
+  rule.persistence_probability = 0.9;
+  // The prior's summary (0.95) is under its operating point (0.98), so it has
+  // no subtype of its own; its volume is measurable.
+  const auto prior = HeadCt(false, 5.0, 0.97, 0.2, 0.95), current = HeadCt(true, 14.0, 0.99, 0.3);
+  auto r = CompareFindings(prior, current, "20250301", "20250901", rule);
+  REQUIRE(r.ok());
+  const FindingChange* sdh = Named(*r, "Subdural");
+  REQUIRE(sdh != nullptr);
+  CHECK(sdh->change == ChangeClass::kLarger);
+  CHECK(sdh->persisted_prior);
+  CHECK(sdh->note.find("probability 0.950") != std::string::npos);  // the summary's probability decided
+  // Without persistence the subtype is new.
+  rule.persistence_probability = 1;
+  auto strict = CompareFindings(prior, current, "20250301", "20250901", rule);
+  REQUIRE(strict.ok());
+  REQUIRE(Named(*strict, "Subdural") != nullptr);
+  CHECK(Named(*strict, "Subdural")->change == ChangeClass::kNew);
+}
+
+TEST_CASE("subtypes through the summary leave findings of models without subtypes alone") {
+  ChangeRule rule;
+  rule.subtypes_through_summary = true;
+  Finding nodule = Make("Nodule", true, std::nullopt, 2.0);
+  Finding mass = Make("Mass", false);
+  const auto r = CompareFindings({nodule, mass}, {Make("Nodule", true, std::nullopt, 5.0), mass}, "20250301",
+                                 "20250901", rule);
+  REQUIRE(r.ok());
+  REQUIRE(r->size() == 1);
+  CHECK(r->front().label == "Nodule");
+  CHECK(r->front().change == ChangeClass::kLarger);
+  CHECK_FALSE(r->front().via_summary);
+}
+
+TEST_CASE("with subtypes through the summary a study without a prior lists the subtype the summary names") {
+  ChangeRule rule;
+  rule.subtypes_through_summary = true;
+  auto r = NoPriorAvailable(HeadCt(true, 9.0, 0.3, 0.99), rule);
+  REQUIRE(r.ok());
+  REQUIRE(r->size() == 2);
+  const FindingChange* edh = Named(*r, "Epidural");
+  REQUIRE(edh != nullptr);
+  CHECK(edh->change == ChangeClass::kNoPrior);
+  CHECK(edh->via_summary);
+  REQUIRE(edh->current_size.has_value());
+  CHECK(*edh->current_size == Approx(9.0));
+  // The one-argument form is unchanged: the summary alone.
+  auto plain = NoPriorAvailable(HeadCt(true, 9.0, 0.3, 0.99));
+  REQUIRE(plain.ok());
+  CHECK(plain->size() == 1);
 }

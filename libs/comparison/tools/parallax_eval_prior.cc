@@ -12,13 +12,24 @@
 //   head CT   the study's ICH volume (StudyAnalyzer "ich_volume", mL), which
 //             the inference service puts on the "Intracranial haemorrhage"
 //             Finding; a pair has one haemorrhage, so it is that lesion's
-//             volume. Scored twice: as the truth's subtype label (present =
-//             that subtype's Finding positive) and as the summary label
+//             volume; as the service, only on a positive summary Finding.
+//             Findings carry subtype as the service sets them
+//             (finding_mapping.cc). Scored twice: as the truth's subtype
+//             label (present = that subtype's Finding positive, or with
+//             --subtypes-through-summary the summary naming that subtype:
+//             ChangeRule::subtypes_through_summary) and as the summary label
 //             "Intracranial haemorrhage" (present = summary positive).
 //   MR, film  the explainability service's measurement: LayerCAM of the
 //             label on the slices at or above its operating point (else the
 //             most probable one), the region >= 0.5 x peak
-//             (evidence::DescribeEvidence), volume mL (MR) / area cm2 (film).
+//             (evidence::DescribeEvidence), and at its peak the lesion
+//             itself (evidence::MeasureLesionAtPeak, on the series that
+//             shows the label: T1 post for an enhancing tumour, FLAIR for a
+//             non-enhancing lesion), volume mL (MR) / area cm2 (film); not
+//             measurable = no size. --region-size: the Grad-CAM region's
+//             size instead (the service before lesion_size.h).
+//             PARALLAX_EVAL_DEBUG=1 prints each measurement and the truth
+//             mask's centroid.
 // With --same-region: the prior is registered to the current study
 // (inference::Register, rigid) and both are measured in the same region.
 // Head CT: the ICH volume of each study on corresponding slices (those
@@ -37,8 +48,10 @@
 // and the time per pair. Not clinical data; not a clinical validation.
 #include <algorithm>
 #include <chrono>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -56,11 +69,13 @@
 #include "parallax/comparison/change.h"
 #include "parallax/dicom/study_writer.h"
 #include "parallax/evidence/evidence.h"
+#include "parallax/evidence/lesion_size.h"
 #include "parallax/inference/grad_cam.h"
 #include "parallax/inference/ich_volume.h"
 #include "parallax/inference/model.h"
 #include "parallax/inference/model_directory.h"
 #include "parallax/inference/registration.h"
+#include "parallax/inference/registration_input.h"
 #include "parallax/inference/study_analysis.h"
 #include "parallax/phantom/follow_up.h"
 
@@ -84,6 +99,8 @@ struct Args {
   uint64_t seed0 = 500001;
   bool same_region = false;
   double persistence = 1.0;  // ChangeRule::persistence_probability; 1 = off
+  bool subtypes = false;     // ChangeRule::subtypes_through_summary
+  bool region_size = false;  // MR / films: the Grad-CAM region's size (before lesion_size.h), not the lesion's
   int threads = 2;
   std::string work_dir;
   std::vector<std::string> classes;  // empty = all five
@@ -94,7 +111,8 @@ void Usage() {
   std::fprintf(stderr,
                "usage: parallax-eval-prior [--models DIR] [--pairs N per kind and class] [--kinds head_ct,...]\n"
                "                           [--difficulty D] [--seed S] [--same-region] [--persistence P]\n"
-               "                           [--threads T] [--work DIR] [--classes new,larger,...] [--labels L1,L2]\n");
+               "                           [--threads T] [--work DIR] [--classes new,larger,...] [--labels L1,L2]\n"
+               "                           [--subtypes-through-summary] [--region-size]\n");
 }
 
 bool ParseArgs(int argc, char** argv, Args* a) {
@@ -104,6 +122,14 @@ bool ParseArgs(int argc, char** argv, Args* a) {
     const char* v = nullptr;
     if (k == "--same-region") {
       a->same_region = true;
+      continue;
+    }
+    if (k == "--subtypes-through-summary") {
+      a->subtypes = true;
+      continue;
+    }
+    if (k == "--region-size") {
+      a->region_size = true;
       continue;
     }
     if ((v = next()) == nullptr) return false;
@@ -185,7 +211,7 @@ struct EvidenceMeasure {
 
 absl::StatusOr<EvidenceMeasure> EvidenceSize(const inf::Model& model, const inf::PreparedStudy& prepared,
                                                    const inf::LabelResult& label, int label_index,
-                                                   const std::string& kind) {
+                                                   const std::string& kind, bool region_size) {
   const auto& manifest = model.manifest();
   const inf::AnalysedSeries& analysed = prepared.analysis.series.front();
   const auto& volume = prepared.volumes.front();
@@ -235,10 +261,36 @@ absl::StatusOr<EvidenceMeasure> EvidenceSize(const inf::Model& model, const inf:
   auto described = ev::DescribeEvidence(input, {.threshold = 0.5});
   if (!described.ok()) return described.status();
   EvidenceMeasure m;
-  if (described->volume_ml) {
-    m.size = *described->volume_ml;
-  } else if (described->area_cm2) {
-    m.size = *described->area_cm2;
+  if (region_size) {
+    if (described->volume_ml) {
+      m.size = *described->volume_ml;
+    } else if (described->area_cm2) {
+      m.size = *described->area_cm2;
+    }
+  } else {
+    // As the explainability service: the lesion at the evidence's peak, on
+    // the series that shows the finding (same grid as the analysed one).
+    std::vector<std::string> roles;
+    for (const auto& s : prepared.analysis.series) roles.push_back(s.role);
+    size_t role = ev::MeasuringSeries(label.name, roles);
+    const auto& measured = prepared.volumes.at(role);
+    if (measured.size() != slices || measured.front().rows != rows || measured.front().columns != columns) role = 0;
+    std::vector<float> image;
+    image.reserve(slices * plane);
+    for (const auto& f : prepared.volumes.at(role)) image.insert(image.end(), f.values.begin(), f.values.end());
+    const ev::Region& peak = described->region;
+    auto lesion = ev::MeasureLesionAtPeak(input.body_region, input.geometry, std::move(image), peak.peak_slice,
+                                          peak.peak_row, peak.peak_column);
+    if (!lesion.ok()) return lesion.status();
+    if (lesion->measurable) m.size = lesion->volume_ml ? *lesion->volume_ml : *lesion->area_cm2;
+    if (std::getenv("PARALLAX_EVAL_DEBUG") != nullptr) {
+      std::printf("    lesion %s: role %zu peak (%d %d %d) seed (%d %d %d) level %.0f median %.0f sd %.0f thr %.0f "
+                  "contrast %.1f voxels %lld %s\n",
+                  label.name.c_str(), role, peak.peak_slice, peak.peak_row, peak.peak_column, lesion->seed_slice,
+                  lesion->seed_row, lesion->seed_column, lesion->level, lesion->normal_median, lesion->normal_sd,
+                  lesion->threshold, lesion->contrast_sd, static_cast<long long>(lesion->voxels),
+                  lesion->reason.c_str());
+    }
   }
   const ev::Region& r = described->region;
   m.centroid = std::array<double, 3>{r.centroid_column, r.centroid_row, r.centroid_slice};
@@ -287,42 +339,46 @@ std::optional<double> IchVolume(const inf::StudyAnalysis& a) {
   return std::nullopt;
 }
 
-Finding MakeFinding(const inf::LabelResult& l) {
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The Finding of one label as the inference service maps it
+// (services/inference finding_mapping.cc): with an "any haemorrhage"
+// summary label, each other label's subtype is its lower-cased name and a
+// positive summary's subtype is the most probable other label.
+Finding MakeFinding(const inf::StudyAnalysis& a, size_t index) {
+  const inf::LabelResult& l = a.labels[index];
   Finding f;
   f.set_finding_id("f-" + l.name);
   f.set_label(l.name);
   f.set_probability(l.probability);
   f.set_operating_point(l.operating_point);
   f.set_positive(l.positive);
+  f.mutable_model()->set_model_id(a.model_id);
+  int summary = -1;
+  for (size_t i = 0; i < a.labels.size(); ++i) {
+    if (inf::IsAnyHaemorrhageLabel(a.labels[i].name)) summary = static_cast<int>(i);
+  }
+  if (summary >= 0 && static_cast<int>(index) != summary) {
+    f.set_subtype(Lower(l.name));
+  } else if (summary >= 0 && l.positive) {
+    int best = -1;
+    for (size_t i = 0; i < a.labels.size(); ++i) {
+      if (static_cast<int>(i) == summary) continue;
+      if (best < 0 || a.labels[i].probability > a.labels[static_cast<size_t>(best)].probability) best = static_cast<int>(i);
+    }
+    if (best >= 0) f.set_subtype(Lower(a.labels[static_cast<size_t>(best)].name));
+  }
   return f;
 }
 
-// The CT volume of a prepared study in patient mm (for Register).
+// The volume of a prepared study's series `role` in patient mm (a film in
+// detector mm) for Register: inference::VolumeFromSeries. Throws
+// absl::BadStatusOrAccess, naming the problem, if it is not a regular grid.
 inf::Volume VolumeOf(const inf::PreparedStudy& p, size_t role = 0) {
-  const auto& slices = p.volumes.at(role);
-  const auto& headers = p.headers.at(role);
-  inf::Volume v;
-  v.nx = slices.front().columns;
-  v.ny = slices.front().rows;
-  v.nz = static_cast<int>(slices.size());
-  const auto& h0 = headers.front();
-  const double sr = h0.pixel_spacing.at(0), sc = h0.pixel_spacing.at(1);
-  if (v.nz == 1) {  // a film: detector mm about the image centre
-    v.spacing_mm = {sc, sr, 1.0};
-    v.origin_mm = {(0.5 - v.nx / 2.0) * sc, (0.5 - v.ny / 2.0) * sr, 0};
-    v.voxels = slices.front().values;
-    return v;
-  }
-  const auto& o = h0.image_orientation_patient;
-  const std::array<double, 3> row{o.at(0), o.at(1), o.at(2)}, col{o.at(3), o.at(4), o.at(5)};
-  const std::array<double, 3> normal{row[1] * col[2] - row[2] * col[1], row[2] * col[0] - row[0] * col[2],
-                                     row[0] * col[1] - row[1] * col[0]};
-  const double dz = p.analysis.series.at(role).slice_spacing_mm;
-  v.spacing_mm = {sc, sr, dz > 0 ? dz : 1.0};
-  for (int r = 0; r < 3; ++r) v.direction[r] = {row[r], col[r], normal[r]};
-  v.origin_mm = {h0.image_position_patient.at(0), h0.image_position_patient.at(1), h0.image_position_patient.at(2)};
-  for (const auto& s : slices) v.voxels.insert(v.voxels.end(), s.values.begin(), s.values.end());
-  return v;
+  return inf::VolumeFromSeries(p.headers.at(role), p.volumes.at(role)).value();
 }
 
 // --same-region: the ICH volume of both studies on the same slices of the
@@ -548,9 +604,13 @@ int main(int argc, char** argv) {
 
   cmp::ChangeRule rule;
   rule.persistence_probability = args.persistence;
-  std::printf("rule: larger >= %.2f, smaller <= %.2f, minimum %.2f mL / %.2f cm2, persistence %s\n",
+  rule.subtypes_through_summary = args.subtypes;
+  std::printf("rule: larger >= %.2f, smaller <= %.2f, minimum %.2f mL / %.2f cm2, persistence %s, subtypes %s; "
+              "MR / film sizes: %s\n",
               rule.larger_ratio, rule.smaller_ratio, rule.min_volume_ml, rule.min_area_cm2,
-              rule.persistence_probability < 1 ? std::to_string(rule.persistence_probability).c_str() : "off");
+              rule.persistence_probability < 1 ? std::to_string(rule.persistence_probability).c_str() : "off",
+              rule.subtypes_through_summary ? "through the summary" : "by their own findings",
+              args.region_size ? "Grad-CAM region" : "lesion at the evidence peak (lesion_size.h)");
   const ph::Change kClasses[] = {ph::Change::kNew, ph::Change::kLarger, ph::Change::kStable, ph::Change::kSmaller,
                                  ph::Change::kResolved};
   Confusion overall, overall_any, overall_any_subtype, truth_rule;
@@ -626,6 +686,22 @@ int main(int argc, char** argv) {
                                                                            : "none");
         }
 
+        if (std::getenv("PARALLAX_EVAL_DEBUG") != nullptr) {
+          for (const ph::Study* st : {&pair->prior, &pair->current}) {
+            for (const auto& f : st->findings) {
+              if (f.label != label) continue;
+              double cz = 0, cy = 0, cx = 0, n = 0;
+              const size_t plane = static_cast<size_t>(f.mask.rows) * f.mask.columns;
+              for (size_t i = 0; i < f.mask.bits.size(); ++i) {
+                if (!f.mask.bits[i]) continue;
+                cz += double(i / plane), cy += double((i % plane) / f.mask.columns), cx += double(i % f.mask.columns);
+                ++n;
+              }
+              std::printf("    truth %s centroid (%.0f %.0f %.0f)\n", st == &pair->prior ? "prior" : "current",
+                          cz / n, cy / n, cx / n);
+            }
+          }
+        }
         const auto t0 = Clock::now();
         const fs::path dir = work / absl::StrCat(kind, "-", fo.seed);
         auto prior = AnalyseStudy(analyzer, pair->prior, fo.seed * 2, prior_date, dir / "prior");
@@ -657,9 +733,11 @@ int main(int argc, char** argv) {
           const std::optional<double> ich = IchVolume(a->analysis);
           for (size_t li = 0; li < a->analysis.labels.size(); ++li) {
             const inf::LabelResult& l = a->analysis.labels[li];
-            Finding f = MakeFinding(l);
+            Finding f = MakeFinding(a->analysis, li);
             if (kind == "head_ct") {
-              if (l.name == "Intracranial haemorrhage" || l.name == label) {
+              // As the inference service (finding_mapping.cc): the ICH
+              // volume on the summary Finding, only when it is positive.
+              if (inf::IsAnyHaemorrhageLabel(l.name) && l.positive) {
                 if (same) {
                   f.set_volume_ml(t == 0 ? same->prior_ml : same->current_ml);
                 } else if (ich) {
@@ -667,7 +745,7 @@ int main(int argc, char** argv) {
                 }
               }
             } else if (l.name == label && (l.positive || l.probability >= rule.persistence_probability)) {
-              auto size = EvidenceSize(*model, a->prepared, l, static_cast<int>(li), kind);
+              auto size = EvidenceSize(*model, a->prepared, l, static_cast<int>(li), kind, args.region_size);
               if (!size.ok()) {
                 std::fprintf(stderr, "seed %llu: evidence: %s\n", static_cast<unsigned long long>(fo.seed),
                              size.status().ToString().c_str());

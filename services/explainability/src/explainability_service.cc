@@ -16,6 +16,7 @@
 
 #include "parallax/dicom/evidence_writer.h"
 #include "parallax/evidence/evidence.h"
+#include "parallax/evidence/lesion_size.h"
 #include "parallax/evidence/overlay.h"
 #include "parallax/evidence/png.h"
 #include "parallax/inference/model_directory.h"
@@ -90,6 +91,15 @@ ev::ImageGeometry GeometryOf(const std::vector<dicom::InstanceHeader>& headers,
   if (series.slice_spacing_mm > 0) g.slice_spacing_mm = series.slice_spacing_mm;
   g.laterality_attribute = first.laterality;
   return g;
+}
+
+// Whether the size reported is the lesion's own (MeasureLesionAtPeak)
+// rather than the Grad-CAM region's: every brain MR finding (focal lesions
+// that stand out by their signal) and the focal chest film findings.
+bool MeasuresLesion(ev::BodyRegion region, const std::string& label) {
+  if (region == ev::BodyRegion::kBrainMr) return true;
+  if (region == ev::BodyRegion::kChestFilm) return label == "Nodule" || label == "Mass" || label == "Lung Lesion";
+  return false;
 }
 
 // Adds the time since the last lap to a stage of ExplainTimings; sets the
@@ -398,8 +408,40 @@ absl::StatusOr<pb::ExplainResponse> ExplainabilityService::Run(const pb::Explain
   }
   response.set_laterality(ToProto(described->laterality));
   response.set_zone(described->zone);
-  if (described->area_cm2) response.set_area_cm2(*described->area_cm2);
-  if (described->volume_ml) response.set_volume_ml(*described->volume_ml);
+  // Size. Where the finding is a focal lesion that stands out by its signal
+  // (every brain MR label; a nodule, mass or lung lesion on a chest film),
+  // the lesion itself is measured at the evidence's peak on the series that
+  // shows it (evidence::MeasureLesionAtPeak): the Grad-CAM region is where
+  // the model looked, not the lesion's outline. Not measurable -> no size.
+  // Elsewhere (head CT, whose haemorrhage volume the inference service
+  // measures; diffuse film findings) the region's size as before.
+  if (MeasuresLesion(input.body_region, request.finding_label())) {
+    std::vector<std::string> roles;
+    for (const inference::AnalysedSeries& s : prepared->analysis.series) roles.push_back(s.role);
+    size_t role = ev::MeasuringSeries(request.finding_label(), roles);
+    // Another series is used only on the same grid as the heatmap's.
+    if (role >= prepared->volumes.size() || prepared->volumes[role].size() != slices ||
+        prepared->volumes[role].front().rows != rows || prepared->volumes[role].front().columns != columns) {
+      role = 0;
+    }
+    std::vector<float> image;
+    image.reserve(slices * plane);
+    for (const dicom::PixelImage& f : prepared->volumes[role]) image.insert(image.end(), f.values.begin(), f.values.end());
+    absl::StatusOr<ev::LesionSize> lesion = ev::MeasureLesionAtPeak(
+        input.body_region, input.geometry, std::move(image), region.peak_slice, region.peak_row, region.peak_column);
+    if (!lesion.ok()) return lesion.status();
+    if (lesion->measurable) {
+      if (lesion->volume_ml) {
+        response.set_volume_ml(*lesion->volume_ml);
+      } else if (lesion->area_cm2) {
+        response.set_area_cm2(*lesion->area_cm2);
+      }
+    }
+  } else {
+    if (described->area_cm2) response.set_area_cm2(*described->area_cm2);
+    if (described->volume_ml) response.set_volume_ml(*described->volume_ml);
+  }
+  timer.Lap(t.describe_ms);
 
   ev::OverlayOptions overlay;
   overlay.threshold = threshold;

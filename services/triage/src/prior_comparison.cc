@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_join.h>
@@ -54,6 +55,30 @@ int MarkNotCompared(inf::AnalyzeResponse* analysis, const std::string& prior_uid
   return n;
 }
 
+// The current finding a change belongs to: the one compared, else (a label
+// absent now, or reported through its summary finding) this model's finding
+// of that label; null when the model has none.
+common::v1::Finding* FindingFor(inf::ModelResult* r, const comparison::FindingChange& change) {
+  for (common::v1::Finding& f : *r->mutable_findings()) {
+    if (!change.current_finding_id.empty() && f.finding_id() == change.current_finding_id && f.label() == change.label) {
+      return &f;
+    }
+  }
+  for (common::v1::Finding& f : *r->mutable_findings()) {
+    if (f.label() == change.label) return &f;
+  }
+  return nullptr;
+}
+
+// Labels positive in any of `findings`.
+std::set<std::string> PositiveLabels(const std::vector<common::v1::Finding>& findings) {
+  std::set<std::string> out;
+  for (const common::v1::Finding& f : findings) {
+    if (f.positive()) out.insert(f.label());
+  }
+  return out;
+}
+
 }  // namespace
 
 struct PriorComparer::PriorFindings {
@@ -94,26 +119,6 @@ absl::StatusOr<PriorComparer::PriorFindings> PriorComparer::ReadPrior(const std:
     return absl::Status(status::FromGrpc(s).code(), absl::StrCat("ingest cannot give the prior: ", GrpcError(s)));
   }
 
-  // Triage read the prior itself (it arrived through ingest like any study):
-  // its stored findings, when made by the same model versions.
-  if (absl::StatusOr<triage::v1::GetStudyStatusResponse> status = store_->Status(prior_uid);
-      status.ok() && status->state() == triage::v1::ANALYSIS_STATE_ANALYSED) {
-    absl::StatusOr<alerting::v1::RouteRequest> stored = store_->Analysis(prior_uid, status->generation());
-    if (stored.ok()) {
-      PriorFindings out{{}, "stored analysis", got.study()};
-      std::map<std::string, bool> seen;
-      for (const common::v1::Finding& f : stored->findings()) {
-        auto it = device_of.find(f.model().model_id());
-        if (it == device_of.end() || it->second != f.model().device_uid()) continue;
-        seen[it->first] = true;
-        out.findings.push_back(f);
-      }
-      if (seen.size() == device_of.size()) return out;
-    }
-  }
-
-  // Otherwise read it now with the same models: nothing is stored, and it
-  // never alerts.
   StudyPlan plan = PlanStudy(got.study(), *models_);
   std::vector<PlannedModel> both;
   for (const PlannedModel& m : plan.models) {
@@ -127,21 +132,62 @@ absl::StatusOr<PriorComparer::PriorFindings> PriorComparer::ReadPrior(const std:
   common::v1::StudyRef ref;
   ref.set_study_instance_uid(prior_uid);
   ref.set_generation(got.study().generation());
-  const inf::AnalyzeRequest request = AnalyzeRequestFor(ref, got.study(), plan, "prior");
+
+  // Triage read the prior itself (it arrived through ingest like any study):
+  // its stored findings, when made by the same model versions.
   inf::AnalyzeResponse analysis;
-  grpc::ClientContext context;
-  context.set_deadline(end);
-  if (grpc::Status s = inference_->Analyze(&context, request, &analysis); !s.ok()) {
-    return absl::Status(status::FromGrpc(s).code(), absl::StrCat("inference cannot read the prior: ", GrpcError(s)));
+  std::string source;
+  if (absl::StatusOr<triage::v1::GetStudyStatusResponse> status = store_->Status(prior_uid);
+      status.ok() && status->state() == triage::v1::ANALYSIS_STATE_ANALYSED) {
+    absl::StatusOr<alerting::v1::RouteRequest> stored = store_->Analysis(prior_uid, status->generation());
+    if (stored.ok()) {
+      std::map<std::string, inf::ModelResult> by_model;
+      for (const common::v1::Finding& f : stored->findings()) {
+        auto it = device_of.find(f.model().model_id());
+        if (it == device_of.end() || it->second != f.model().device_uid()) continue;
+        inf::ModelResult& r = by_model[it->first];
+        *r.mutable_model() = f.model();
+        r.set_outcome(inf::MODEL_OUTCOME_OK);
+        *r.add_findings() = f;
+      }
+      if (by_model.size() == device_of.size()) {
+        for (auto& [id, r] : by_model) *analysis.add_results() = std::move(r);
+        source = "stored analysis";
+      }
+    }
   }
+  // Otherwise read it now with the same models: nothing is stored, and it
+  // never alerts.
+  if (source.empty()) {
+    const inf::AnalyzeRequest request = AnalyzeRequestFor(ref, got.study(), plan, "prior");
+    grpc::ClientContext context;
+    context.set_deadline(end);
+    if (grpc::Status s = inference_->Analyze(&context, request, &analysis); !s.ok()) {
+      return absl::Status(status::FromGrpc(s).code(), absl::StrCat("inference cannot read the prior: ", GrpcError(s)));
+    }
+    source = "analysed now";
+  }
+
+  // Sizes where the comparison needs them and inference gave none: the
+  // prior's positive findings, and (with the rule's persistence) its
+  // near-threshold findings of a label positive now.
+  const std::set<std::string> positive_now = PositiveLabels(
+      [&] {
+        std::vector<common::v1::Finding> all;
+        for (const inf::ModelResult& r : current.results()) all.insert(all.end(), r.findings().begin(), r.findings().end());
+        return all;
+      }());
   ExplainSettings explain;
   explain.deadline = end;
   explain.include_png = false;
   explain.dicom_evidence = false;
   explain.only_unmeasured = true;
   explain.parallel_explains = options_.parallel_explains;
+  explain.select = [&](const common::v1::Finding& f) {
+    return f.positive() || (f.probability() >= options_.rule.persistence_probability && positive_now.count(f.label()) != 0);
+  };
   const ExplainOutcome explained = ExplainPositives(*explainability_, ref, plan, &analysis, explain);
-  PriorFindings out{{}, "analysed now", got.study()};
+  PriorFindings out{{}, source, got.study()};
   for (const inf::ModelResult& r : analysis.results()) {
     if (r.outcome() != inf::MODEL_OUTCOME_OK) continue;
     auto it = device_of.find(r.model().model_id());
@@ -182,13 +228,15 @@ PriorOutcome PriorComparer::Compare(const common::v1::StudyRef& study, const com
     outcome.note = pacs_note.empty() ? "no prior study of this modality and body part"
                                      : absl::StrCat("no prior study of this modality and body part; ", pacs_note);
     for (inf::ModelResult& r : *analysis->mutable_results()) {
-      for (common::v1::Finding& f : *r.mutable_findings()) {
-        if (!f.positive()) continue;
-        std::vector<common::v1::Finding> one{f};
-        absl::StatusOr<std::vector<comparison::FindingChange>> none = comparison::NoPriorAvailable(one);
-        if (!none.ok() || none->empty()) continue;
-        *f.mutable_prior_comparison() = comparison::ToProto(none->front(), "", "");
-        f.mutable_prior_comparison()->set_note(outcome.note);
+      if (r.outcome() != inf::MODEL_OUTCOME_OK) continue;
+      const std::vector<common::v1::Finding> now(r.findings().begin(), r.findings().end());
+      absl::StatusOr<std::vector<comparison::FindingChange>> none = comparison::NoPriorAvailable(now, options_.rule);
+      if (!none.ok()) continue;
+      for (const comparison::FindingChange& change : *none) {
+        common::v1::Finding* f = FindingFor(&r, change);
+        if (f == nullptr) continue;
+        *f->mutable_prior_comparison() = comparison::ToProto(change, "", "");
+        f->mutable_prior_comparison()->set_note(outcome.note);
         ++outcome.compared_findings;
       }
     }
@@ -243,6 +291,33 @@ PriorOutcome PriorComparer::Compare(const common::v1::StudyRef& study, const com
       if (prior_series.empty()) prior_series = f.series_instance_uid();
       if (prior_image.empty() && f.source_sop_instance_uids_size() == 1) prior_image = f.source_sop_instance_uids(0);
     }
+    // With the rule's persistence, a label positive in the prior whose
+    // current finding sits just under its operating point needs a size
+    // (explained now, size only).
+    if (options_.rule.persistence_probability < 1) {
+      const std::set<std::string> positive_before = PositiveLabels(before);
+      inf::AnalyzeResponse one;
+      *one.add_results() = r;
+      ExplainSettings explain;
+      explain.deadline = end;
+      explain.include_png = false;
+      explain.dicom_evidence = false;
+      explain.only_unmeasured = true;
+      explain.parallel_explains = options_.parallel_explains;
+      explain.select = [&](const common::v1::Finding& f) {
+        return !f.positive() && f.probability() >= options_.rule.persistence_probability &&
+               positive_before.count(f.label()) != 0;
+      };
+      ExplainPositives(*explainability_, study, plan, &one, explain);
+      for (int k = 0; k < r.findings_size(); ++k) {
+        const common::v1::Finding& explained = one.results(0).findings(k);
+        common::v1::Finding* f = r.mutable_findings(k);
+        if (f->positive()) continue;  // the current study's own explanation stands
+        if (explained.has_volume_ml() && !f->has_volume_ml()) f->set_volume_ml(explained.volume_ml());
+        if (explained.has_area_cm2() && !f->has_area_cm2()) f->set_area_cm2(explained.area_cm2());
+      }
+      now.assign(r.findings().begin(), r.findings().end());
+    }
     absl::StatusOr<std::vector<comparison::FindingChange>> changes =
         comparison::CompareFindings(before, now, prior_date, current_date, options_.rule);
     if (!changes.ok()) {
@@ -277,15 +352,7 @@ PriorOutcome PriorComparer::Compare(const common::v1::StudyRef& study, const com
     }
 
     for (const comparison::FindingChange& change : *changes) {
-      common::v1::Finding* target = nullptr;
-      for (common::v1::Finding& f : *r.mutable_findings()) {
-        const bool same = change.current_finding_id.empty() ? f.label() == change.label
-                                                             : f.finding_id() == change.current_finding_id;
-        if (same) {
-          target = &f;
-          break;
-        }
-      }
+      common::v1::Finding* target = FindingFor(&r, change);
       if (target == nullptr) continue;  // resolved, and this model has no finding of the label now
       common::v1::PriorComparison c = comparison::ToProto(change, prior->study_instance_uid(), prior->study_date());
       if (prior->study_date().empty()) c.set_prior_study_date("");

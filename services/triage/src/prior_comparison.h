@@ -39,6 +39,20 @@
 
 namespace parallax::triage {
 
+// The rule triage compares with unless configured otherwise: libs/comparison's
+// ratios (1.5 / 0.67), each subtype through its model's summary finding (the
+// head CT's "Intracranial haemorrhage" carries the volume and names the
+// subtype), and persistence at probability 0.5 (a finding positive at one
+// time and measured at >= 0.5 at the other is not called new or resolved).
+// Chosen on development seeds (700001..) of parallax-eval-prior; see the
+// figures in issue 7's note.
+inline comparison::ChangeRule DefaultChangeRule() {
+  comparison::ChangeRule rule;
+  rule.subtypes_through_summary = true;
+  rule.persistence_probability = 0.5;
+  return rule;
+}
+
 struct PriorComparisonOptions {
   // Ingest.FindPriorStudies, PACS query and retrieval included (ingest bounds
   // each PACS step itself and answers local priors when the PACS fails).
@@ -48,7 +62,7 @@ struct PriorComparisonOptions {
   int lookback_days = 0;        // 0 = ingest's default (5 years)
   bool retrieve = true;         // fetch the most relevant prior from the PACS
   bool register_prior = true;   // co-register the prior (residual, matrix)
-  comparison::ChangeRule rule;  // when a change is new / larger / stable / smaller / resolved
+  comparison::ChangeRule rule = DefaultChangeRule();  // new / larger / stable / smaller / resolved
   int parallel_explains = 2;    // Explain calls on the prior at once
 };
 

@@ -46,7 +46,8 @@ ExplainOutcome ExplainPositives(xpl::Explainability::StubInterface& explainabili
       if (m.model_id == result.model().model_id()) planned = &m;
     }
     for (common::v1::Finding& f : *result.mutable_findings()) {
-      if (!f.positive() || planned == nullptr) continue;
+      const bool wanted = settings.select ? settings.select(f) : f.positive();
+      if (!wanted || planned == nullptr) continue;
       if (settings.only_unmeasured && (f.has_volume_ml() || f.has_area_cm2())) continue;
       xpl::ExplainRequest ex;
       *ex.mutable_study() = study;

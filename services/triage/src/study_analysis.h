@@ -8,6 +8,7 @@
 // Thread-safety: the functions are reentrant; the stubs are gRPC stubs
 // (thread-safe).
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ struct ExplainSettings {
   // a prior, where the size is what counts (a head CT's ICH volume comes
   // from inference; films and MR sizes from the explanation).
   bool only_unmeasured = false;
+  // Which findings to explain; unset = the positive ones. (Reading a prior
+  // explains near-threshold findings too when the comparison needs their size.)
+  std::function<bool(const common::v1::Finding&)> select;
 };
 
 struct ExplainOutcome {
@@ -43,7 +47,7 @@ struct ExplainOutcome {
   int failures = 0;                      // positive findings left without an explanation
 };
 
-// Explains every positive finding of `analysis` (of `study`, planned as
+// Explains every positive finding (or those settings.select picks) of `analysis` (of `study`, planned as
 // `plan`) and merges laterality, zone, area/volume (when inference gave
 // none) and evidence references into it. A replica at capacity or
 // unreachable is retried with backoff until the deadline; a finding whose

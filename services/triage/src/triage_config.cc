@@ -34,6 +34,8 @@ absl::Status LoadTriageConfig(const std::string& path, TriageConfig* c) {
   s.Field("change_smaller_ratio", &c->change_smaller_ratio, "current/prior size at or below which it is smaller");
   s.Field("change_persistence_probability", &c->change_persistence_probability,
           "probability below the operating point at which a finding seen at the other time persists; 1 = off");
+  s.Field("change_subtypes_through_summary", &c->change_subtypes_through_summary,
+          "report a subtype's change through its model's summary finding (head CT ICH)");
   s.Field("log_level", &c->log_level, "debug | info | warning | error");
   auth::BindAuthConfig(s, &c->auth);
   absl::Status st = config::LoadConfig(s, path, "PARALLAX_TRIAGE");

@@ -39,7 +39,8 @@ struct TriageConfig {
   bool prior_register = true;                           // co-register the prior (Inference.RegisterPrior)
   double change_larger_ratio = 1.5;                     // current / prior size: larger at or above
   double change_smaller_ratio = 0.67;                   // smaller at or below
-  double change_persistence_probability = 1.0;          // see comparison::ChangeRule; 1 = off
+  double change_persistence_probability = 0.5;          // see comparison::ChangeRule; 1 = off
+  bool change_subtypes_through_summary = true;          // a subtype's change through its summary finding
   std::string log_level = "info";                  // debug | info | warning | error
   // jwt_* keys: triage's own token on calls to alert routing (none when no
   // HS256 secret is configured).

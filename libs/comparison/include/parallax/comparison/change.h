@@ -36,6 +36,9 @@
 //   labels    one result per label present in either study, in the order the
 //             labels first appear (current study first, then the prior's).
 //             A label negative at both times is not reported.
+//   subtypes  optionally (ChangeRule::subtypes_through_summary) a
+//             haemorrhage subtype's presence and size come from the summary
+//             Finding that names it (see the field).
 //
 // The defaults are those of the phantom follow-up truth (libs/phantom
 // ground_truth.h: kLargerRatio 1.5, kSmallerRatio 0.67), whose pairs change
@@ -86,6 +89,22 @@ struct ChangeRule {
   // known lesion still there". 1 (the default) = off: presence is the
   // operating point alone. In (0, 1] when set.
   double persistence_probability = 1.0;
+  // Subtypes through their summary (head CT haemorrhage). A model that has a
+  // summary label ("Intracranial haemorrhage") and subtype labels marks them
+  // on the Findings (services/inference finding_mapping): a subtype Finding
+  // has subtype == its lower-cased label; the summary Finding of the same
+  // model (Finding.model) has subtype = the most probable subtype when
+  // positive, "" otherwise. The subtypes' own operating points are set for
+  // alerting on one study and are rarely reached, while the summary carries
+  // the measured volume. When true, a subtype label S is present in a study
+  // when the summary is present (positive, or persisting as above) and its
+  // subtype is S (a summary without one takes its study's most probable
+  // subtype Finding), or when S's own Finding is positive; its size is then
+  // the summary's (the study's haemorrhage volume), and the change names
+  // S's own Finding (note: "through <summary label>"). A subtype named at
+  // one time and another at the other time reads as one resolved and one
+  // new. False (the default): every label stands alone, as above.
+  bool subtypes_through_summary = false;
 };
 
 // One label's change between the two studies.
@@ -108,6 +127,9 @@ struct FindingChange {
   std::string prior_finding_id;  // the Findings compared ("" when absent)
   std::string current_finding_id;
   std::string note;              // how the class was decided, for the report
+  // subtypes_through_summary: presence and size came from the summary
+  // Finding (at either time).
+  bool via_summary = false;
 };
 
 // Compares two studies' findings. `prior_date` and `current_date` are DICOM
@@ -133,6 +155,11 @@ common::v1::PriorComparison ToProto(const FindingChange& change, const std::stri
 // class kNoPrior per label present now, with its current size. Errors:
 // INVALID_ARGUMENT for a Finding with an empty label.
 absl::StatusOr<std::vector<FindingChange>> NoPriorAvailable(const std::vector<common::v1::Finding>& current);
+// The same under `rule`: with subtypes_through_summary, a positive summary
+// also lists the subtype it names, with the summary's size (only that field
+// of the rule matters here).
+absl::StatusOr<std::vector<FindingChange>> NoPriorAvailable(const std::vector<common::v1::Finding>& current,
+                                                            const ChangeRule& rule);
 
 // The class of two sizes under `rule` (both present, both measured, same
 // unit, `min_size` the unit's minimum): larger, smaller or stable; sets
