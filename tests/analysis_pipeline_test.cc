@@ -13,6 +13,7 @@
 
 using parallax::ingest::testing::IngestFixture;
 using parallax::ingest::testing::Run;
+using parallax::testing::FindingOf;
 using parallax::testing::RunningTriage;
 using parallax::testing::WaitFor;
 using namespace std::chrono_literals;
@@ -38,20 +39,7 @@ Sent Write(IngestFixture& f, const ph::Study& study, uint64_t seed) {
   return {written->study_instance_uid, dir, written->files};
 }
 
-void Send(IngestFixture& f, const Sent& s) {
-  auto sent = Run("TCP_NODELAY=1 storescu -aec PARALLAX +sd +sp '*.dcm' 127.0.0.1 " +
-                  std::to_string(f.config().dicom_port) + " " + s.dir);
-  INFO(sent.output);
-  REQUIRE(sent.exit_code == 0);
-}
-
-const common::Finding& FindingOf(const parallax::alerting::v1::RouteRequest& r, const std::string& label) {
-  for (const auto& f : r.findings()) {
-    if (f.label() == label) return f;
-  }
-  FAIL("no finding " << label);
-  throw std::logic_error("unreachable");
-}
+void Send(IngestFixture& f, const Sent& s) { parallax::testing::SendFolder(f, s.dir); }
 
 common::Laterality Expected(ph::Laterality side) {
   switch (side) {

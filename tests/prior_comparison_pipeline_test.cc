@@ -14,6 +14,7 @@
 
 using parallax::ingest::testing::IngestFixture;
 using parallax::ingest::testing::Run;
+using parallax::testing::FindingOf;
 using parallax::testing::RunningTriage;
 using namespace std::chrono_literals;
 
@@ -40,20 +41,7 @@ Sent Write(IngestFixture& f, const ph::Study& study, uint64_t seed, const std::s
   return {written->study_instance_uid, dir};
 }
 
-void Send(IngestFixture& f, const Sent& s) {
-  auto sent = Run("TCP_NODELAY=1 storescu -aec PARALLAX +sd +sp '*.dcm' 127.0.0.1 " +
-                  std::to_string(f.config().dicom_port) + " " + s.dir);
-  INFO(sent.output);
-  REQUIRE(sent.exit_code == 0);
-}
-
-const common::Finding& FindingOf(const parallax::alerting::v1::RouteRequest& r, const std::string& label) {
-  for (const auto& f : r.findings()) {
-    if (f.label() == label) return f;
-  }
-  FAIL("no finding " << label);
-  throw std::logic_error("unreachable");
-}
+void Send(IngestFixture& f, const Sent& s) { parallax::testing::SendFolder(f, s.dir); }
 
 parallax::alerting::v1::RouteRequest Analysed(RunningTriage& t, const std::string& uid) {
   auto status = t.WaitForOutcome(uid, 240s);
@@ -62,6 +50,24 @@ parallax::alerting::v1::RouteRequest Analysed(RunningTriage& t, const std::strin
   auto analysis = t.store().Analysis(uid, status.generation());
   REQUIRE(analysis.ok());
   return *analysis;
+}
+
+// A head CT follow-up pair of one subdural that changes by `change`.
+ph::FollowUpPair SubduralPair(uint64_t seed, ph::Change change) {
+  ph::FollowUpOptions o;
+  o.kind = "head_ct";
+  o.seed = seed;
+  o.findings = {"Subdural"};
+  o.changes = {change};
+  auto pair = ph::MakeFollowUpPair(o);
+  REQUIRE(pair.ok());
+  return *std::move(pair);
+}
+
+// Ingest marks a study stable after half a second of quiet.
+void QuickStability(IngestFixture& f) {
+  f.config().stable_after = 500ms;
+  f.config().stability_sweep_interval = 100ms;
 }
 
 parallax::triage::PriorComparisonOptions Options() {
@@ -76,24 +82,17 @@ TEST_CASE("a follow-up head CT is compared with the prior Parallax read: the gro
           "both volumes, the interval and the co-registration",
           "[pipeline][prior][db][slow]") {
   IngestFixture f;
-  f.config().stable_after = 500ms;
-  f.config().stability_sweep_interval = 100ms;
+  QuickStability(f);
   RunningTriage triage(f.config().triage_address);
   triage.CompareWithPriors(Options());
   f.Start();
   triage.StartAnalysis(f.config().grpc_address, 1);
 
-  ph::FollowUpOptions o;
-  o.kind = "head_ct";
-  o.seed = 710021;
-  o.findings = {"Subdural"};
-  o.changes = {ph::Change::kLarger};
-  auto pair = ph::MakeFollowUpPair(o);
-  REQUIRE(pair.ok());
+  const auto pair = SubduralPair(710021, ph::Change::kLarger);
   const std::string prior_date = "20260301";
-  const std::string current_date = ph::AddDays(prior_date, pair->interval_days);
-  const Sent prior = Write(f, pair->prior, 720001, "PRIOR-E2E-1", prior_date);
-  const Sent current = Write(f, pair->current, 720002, "PRIOR-E2E-1", current_date);
+  const std::string current_date = ph::AddDays(prior_date, pair.interval_days);
+  const Sent prior = Write(f, pair.prior, 720001, "PRIOR-E2E-1", prior_date);
+  const Sent current = Write(f, pair.current, 720002, "PRIOR-E2E-1", current_date);
 
   Send(f, prior);
   const auto prior_analysis = Analysed(triage, prior.study_uid);
@@ -113,7 +112,7 @@ TEST_CASE("a follow-up head CT is compared with the prior Parallax read: the gro
   CHECK(c.change() == common::CHANGE_CLASS_LARGER);
   CHECK(c.prior_study_instance_uid() == prior.study_uid);
   CHECK(c.prior_study_date() == prior_date);
-  CHECK(c.interval_days() == pair->interval_days);
+  CHECK(c.interval_days() == pair.interval_days);
   CHECK(c.unit() == "mL");
   REQUIRE(c.has_prior_size());
   REQUIRE(c.has_current_size());
@@ -138,8 +137,7 @@ TEST_CASE("a follow-up head CT is compared with the prior Parallax read: the gro
 TEST_CASE("a patient with no prior and an unreachable PACS is analysed at once: no prior available, with a note",
           "[pipeline][prior][db][slow]") {
   IngestFixture f;
-  f.config().stable_after = 500ms;
-  f.config().stability_sweep_interval = 100ms;
+  QuickStability(f);
   const int nowhere = parallax::testing::FreeTcpPort();
   f.config().pacs_destinations = {"archive=ORTHANC@127.0.0.1:" + std::to_string(nowhere)};
   f.config().prior_pacs = "archive";
@@ -149,14 +147,8 @@ TEST_CASE("a patient with no prior and an unreachable PACS is analysed at once: 
   f.Start();
   triage.StartAnalysis(f.config().grpc_address, 1);
 
-  ph::FollowUpOptions o;
-  o.kind = "head_ct";
-  o.seed = 710033;
-  o.findings = {"Subdural"};
-  o.changes = {ph::Change::kStable};
-  auto pair = ph::MakeFollowUpPair(o);
-  REQUIRE(pair.ok());
-  const Sent only = Write(f, pair->current, 720011, "PRIOR-E2E-2", "20261101");
+  const auto pair = SubduralPair(710033, ph::Change::kStable);
+  const Sent only = Write(f, pair.current, 720011, "PRIOR-E2E-2", "20261101");
   const auto started = std::chrono::steady_clock::now();
   Send(f, only);
   const auto analysis = Analysed(triage, only.study_uid);
@@ -177,8 +169,7 @@ TEST_CASE("when ingest cannot be asked for priors the comparison ends within its
           "positive findings only",
           "[pipeline][prior][db][slow]") {
   IngestFixture f;
-  f.config().stable_after = 500ms;
-  f.config().stability_sweep_interval = 100ms;
+  QuickStability(f);
   RunningTriage triage(f.config().triage_address);
   f.Start();
   triage.StartAnalysis(f.config().grpc_address, 1);
@@ -191,14 +182,8 @@ TEST_CASE("when ingest cannot be asked for priors the comparison ends within its
   parallax::triage::PriorComparer comparer(parallax::rpc::MakeChannel("127.0.0.1:" + std::to_string(nowhere)),
                                            channel, channel, &triage.store(), &triage.manifests(), o);
 
-  ph::FollowUpOptions fo;
-  fo.kind = "head_ct";
-  fo.seed = 710045;
-  fo.findings = {"Subdural"};
-  fo.changes = {ph::Change::kStable};
-  auto pair = ph::MakeFollowUpPair(fo);
-  REQUIRE(pair.ok());
-  const Sent only = Write(f, pair->current, 720021, "PRIOR-E2E-3", "20261101");
+  const auto pair = SubduralPair(710045, ph::Change::kStable);
+  const Sent only = Write(f, pair.current, 720021, "PRIOR-E2E-3", "20261101");
   Send(f, only);
   const auto routed = Analysed(triage, only.study_uid);
 

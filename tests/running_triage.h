@@ -9,6 +9,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -53,6 +54,25 @@ inline std::string DecodeBase64(const std::string& in) {
     }
   }
   return out;
+}
+
+// Sends every .dcm file under `dir` to `f`'s ingest with DCMTK's storescu;
+// REQUIREs success.
+inline void SendFolder(IngestFixture& f, const std::string& dir) {
+  auto sent = parallax::ingest::testing::Run("TCP_NODELAY=1 storescu -aec PARALLAX +sd +sp '*.dcm' 127.0.0.1 " +
+                                             std::to_string(f.config().dicom_port) + " " + dir);
+  INFO(sent.output);
+  REQUIRE(sent.exit_code == 0);
+}
+
+// The finding of `label` in an analysis; FAILs when there is none.
+inline const parallax::common::v1::Finding& FindingOf(const parallax::alerting::v1::RouteRequest& r,
+                                                     const std::string& label) {
+  for (const auto& f : r.findings()) {
+    if (f.label() == label) return f;
+  }
+  FAIL("no finding " << label);
+  throw std::logic_error("unreachable");
 }
 
 // The real triage service on its own database and port; with

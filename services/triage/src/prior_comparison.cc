@@ -70,6 +70,18 @@ common::v1::Finding* FindingFor(inf::ModelResult* r, const comparison::FindingCh
   return nullptr;
 }
 
+// Explanations for sizes only (no heatmaps, no DICOM evidence), of findings
+// inference gave no size.
+ExplainSettings SizeOnly(SystemClock::time_point deadline, int parallel) {
+  ExplainSettings explain;
+  explain.deadline = deadline;
+  explain.include_png = false;
+  explain.dicom_evidence = false;
+  explain.only_unmeasured = true;
+  explain.parallel_explains = parallel;
+  return explain;
+}
+
 // Labels positive in any of `findings`.
 std::set<std::string> PositiveLabels(const std::vector<common::v1::Finding>& findings) {
   std::set<std::string> out;
@@ -177,12 +189,7 @@ absl::StatusOr<PriorComparer::PriorFindings> PriorComparer::ReadPrior(const std:
         for (const inf::ModelResult& r : current.results()) all.insert(all.end(), r.findings().begin(), r.findings().end());
         return all;
       }());
-  ExplainSettings explain;
-  explain.deadline = end;
-  explain.include_png = false;
-  explain.dicom_evidence = false;
-  explain.only_unmeasured = true;
-  explain.parallel_explains = options_.parallel_explains;
+  ExplainSettings explain = SizeOnly(end, options_.parallel_explains);
   explain.select = [&](const common::v1::Finding& f) {
     return f.positive() || (f.probability() >= options_.rule.persistence_probability && positive_now.count(f.label()) != 0);
   };
@@ -298,12 +305,7 @@ PriorOutcome PriorComparer::Compare(const common::v1::StudyRef& study, const com
       const std::set<std::string> positive_before = PositiveLabels(before);
       inf::AnalyzeResponse one;
       *one.add_results() = r;
-      ExplainSettings explain;
-      explain.deadline = end;
-      explain.include_png = false;
-      explain.dicom_evidence = false;
-      explain.only_unmeasured = true;
-      explain.parallel_explains = options_.parallel_explains;
+      ExplainSettings explain = SizeOnly(end, options_.parallel_explains);
       explain.select = [&](const common::v1::Finding& f) {
         return !f.positive() && f.probability() >= options_.rule.persistence_probability &&
                positive_before.count(f.label()) != 0;
