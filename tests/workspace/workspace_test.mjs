@@ -338,10 +338,13 @@ test('the follow-up head CT shows the change since the prior and the registered 
     await page.keyboard.press('p');
     const prior = page.locator('[data-testid="prior-canvas"]');
     await prior.waitFor();
+    // The slice the viewer is on (the slider moves at once; the canvases follow when their pixels arrive).
     const expectAt = async () => {
-      const slice = await page.evaluate(() => Number(document.querySelector('#viewer-canvas').dataset.rendered.split(':')[1]));
+      const slice = await page.evaluate(() => Number(document.querySelector('#slice-slider').value));
       const want = `${c.prior_series}:${c.slice_map[slice]}`;
-      await page.waitForFunction((w) => document.querySelector('[data-testid="prior-canvas"]').dataset.rendered === w, want);
+      await page.waitForFunction(([s, w]) => document.querySelector('#viewer-canvas').dataset.rendered.endsWith(`:${s}`)
+        && document.querySelector('[data-testid="prior-canvas"]').dataset.rendered === w, [slice, want]);
+      return slice;
     };
     await expectAt();
     const spread = await page.evaluate(() => {
@@ -355,8 +358,12 @@ test('the follow-up head CT shows the change since the prior and the registered 
     assert.match(await visibleText(page, '[data-testid="prior-hud"]'), /^Prior \d{4}-\d\d-\d\d · \d+ · registered$/);
     // Scrolling the current study moves the prior with it.
     await page.locator('#viewer-canvas').focus();
-    for (let i = 0; i < 3; i++) await page.keyboard.press('PageDown');
-    await expectAt();
+    const before = await expectAt();
+    const last = await page.evaluate(() => Number(document.querySelector('#slice-slider').max));
+    const key = before + 3 <= last ? 'PageDown' : 'PageUp';
+    for (let i = 0; i < 3; i++) await page.keyboard.press(key);
+    const after = await expectAt();
+    assert.equal(Math.abs(after - before), 3, `${key} did not move the slice by 3 (${before} -> ${after})`);
     await shot(page, 'neuro-prior-beside-current');
     await page.keyboard.press('p');
     assert.equal(await page.locator('[data-testid="prior-canvas"]').isVisible(), false, 'p does not hide the prior');

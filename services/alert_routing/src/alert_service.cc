@@ -126,6 +126,8 @@ void ApplyDecision(StoredAlert& a, const AlertDecision& d, const common::v1::Fin
   *a.alert.mutable_finding() = f;
   a.alert.set_priority(d.priority);
   a.alert.set_target_group(d.primary_group());
+  a.alert.clear_target_groups();
+  for (const std::string& g : d.target_groups) a.alert.add_target_groups(g);
   a.alert.set_policy_rule_id(d.primary_rule_id());
   a.alert.set_urgency(request.urgency());
   a.alert.clear_quality_flags();

@@ -85,6 +85,11 @@ TEST_CASE("a 45 mL haemorrhage alerts neuroradiology first and neurosurgery too,
   REQUIRE(stored.ok());
   REQUIRE(stored->has_value());
   CHECK((*stored)->groups == std::vector<std::string>{"neuroradiology", "neurosurgery"});
+  // Every notified group travels with the alert to its readers.
+  CHECK(std::vector<std::string>(a.target_groups().begin(), a.target_groups().end()) ==
+        std::vector<std::string>{"neuroradiology", "neurosurgery"});
+  CHECK(std::vector<std::string>((*stored)->alert.target_groups().begin(), (*stored)->alert.target_groups().end()) ==
+        std::vector<std::string>{"neuroradiology", "neurosurgery"});
   CHECK((*stored)->critical);
   CHECK((*stored)->fhir_priority == FhirPriority::kAsap);
   CHECK((*stored)->timers.ack_timeout == std::chrono::minutes(5));  // the shortest of ich-any and ich-large

@@ -93,7 +93,10 @@ class FakeAlerts final : public alerting::v1::AlertRouting::Service {
       a->mutable_finding()->set_finding_id("f-1");
       a->set_state(alerting::v1::ALERT_STATE_OPEN);
       a->set_priority(alerting::v1::ALERT_PRIORITY_CRITICAL);
-      a->set_target_group("neuroradiology");
+      // Primary group neurosurgery (an epidural over 30 mL); neuroradiology is notified too.
+      a->set_target_group("neurosurgery");
+      a->add_target_groups("neurosurgery");
+      a->add_target_groups("neuroradiology");
     }
     return grpc::Status::OK;
   }
@@ -163,7 +166,8 @@ TEST_CASE("workspace API needs a valid token and says so with 401") {
   CHECK(f.Call("POST", "/api/session", "", R"({"user":"a","password":"b"})").status == 404);  // no local identity
 }
 
-TEST_CASE("workspace worklist keys studies opaquely, keeps triage's order and filters by alert group") {
+TEST_CASE("workspace worklist keys studies opaquely, keeps triage's order and filters by every group an alert "
+          "notifies") {
   Fixture f;
   const std::string token = Fixture::Token("dr.neuro", escalation::v1::ROLE_NEURORADIOLOGIST, {"neuroradiology"});
   http::Response all = f.Call("GET", "/api/worklist", token);
@@ -178,8 +182,11 @@ TEST_CASE("workspace worklist keys studies opaquely, keeps triage's order and fi
   CHECK(studies[1]["report_status"] == "none");
   CHECK(studies[0]["key"] == f.keys.KeyOf("1.2.3.1"));
 
+  // A study is in every group its alert notifies, not only the primary one.
   const Json neuro = Json::parse(f.Call("GET", "/api/worklist?group=neuroradiology", token).body)["studies"];
-  CHECK(neuro.size() == 1);
+  REQUIRE(neuro.size() == 1);
+  CHECK(neuro[0]["alert"]["groups"] == Json::array({"neurosurgery", "neuroradiology"}));
+  CHECK(Json::parse(f.Call("GET", "/api/worklist?group=neurosurgery", token).body)["studies"].size() == 1);
   CHECK(Json::parse(f.Call("GET", "/api/worklist?group=thoracic-radiology", token).body)["studies"].empty());
   CHECK(f.Call("GET", "/api/worklist?status=done", token).status == 400);
 }

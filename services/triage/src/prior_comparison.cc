@@ -95,7 +95,7 @@ std::set<std::string> PositiveLabels(const std::vector<common::v1::Finding>& fin
 
 struct PriorComparer::PriorFindings {
   std::vector<common::v1::Finding> findings;  // of the models both studies were read with
-  std::string source;                          // "stored analysis" | "analysed now"
+  std::string source;                          // how the prior was read, for the log
   common::v1::StudyManifest manifest;          // the prior's
 };
 
@@ -164,7 +164,7 @@ absl::StatusOr<PriorComparer::PriorFindings> PriorComparer::ReadPrior(const std:
       }
       if (by_model.size() == device_of.size()) {
         for (auto& [id, r] : by_model) *analysis.add_results() = std::move(r);
-        source = "stored analysis";
+        source = "the prior's stored analysis";
       }
     }
   }
@@ -177,7 +177,7 @@ absl::StatusOr<PriorComparer::PriorFindings> PriorComparer::ReadPrior(const std:
     if (grpc::Status s = inference_->Analyze(&context, request, &analysis); !s.ok()) {
       return absl::Status(status::FromGrpc(s).code(), absl::StrCat("inference cannot read the prior: ", GrpcError(s)));
     }
-    source = "analysed now";
+    source = "the prior read now with the same models";
   }
 
   // Sizes where the comparison needs them and inference gave none: the
@@ -379,7 +379,7 @@ PriorOutcome PriorComparer::Compare(const common::v1::StudyRef& study, const com
     }
   }
   outcome.outcome = "compared";
-  notes.insert(notes.begin(), absl::StrCat("prior read from its ", prior_findings->source));
+  notes.insert(notes.begin(), absl::StrCat("compared with ", prior_findings->source));
   outcome.note = absl::StrJoin(notes, "; ");
   // The notes that concern the whole comparison ride on each finding's own.
   if (notes.size() > 1) {

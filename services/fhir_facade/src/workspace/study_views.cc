@@ -78,16 +78,21 @@ http::Response WorkspaceApi::Worklist(const http::Request& request) {
     const std::string& uid = e.study_instance_uid();
     auto alerts = Alerts(*caller, uid);
     if (!alerts.ok()) return ErrorResponse(alerts.status());
-    if (!group.empty() && std::none_of(alerts->begin(), alerts->end(),
-                                       [&](const alerting::v1::Alert& a) { return a.target_group() == group; })) {
+    // A study belongs to every group its alerts notify, not only the primary one.
+    auto notifies = [&](const alerting::v1::Alert& a) {
+      const std::vector<std::string> all = AlertGroups(a);
+      return std::find(all.begin(), all.end(), group) != all.end();
+    };
+    if (!group.empty() && std::none_of(alerts->begin(), alerts->end(), notifies)) {
       continue;
     }
     const alerting::v1::Alert* headline = nullptr;
     std::vector<std::string> groups;
     for (const auto& a : *alerts) {
-      if (a.study().generation() == e.generation() &&
-          std::find(groups.begin(), groups.end(), a.target_group()) == groups.end()) {
-        groups.push_back(a.target_group());
+      if (a.study().generation() == e.generation()) {
+        for (const std::string& g : AlertGroups(a)) {
+          if (std::find(groups.begin(), groups.end(), g) == groups.end()) groups.push_back(g);
+        }
       }
       if (headline == nullptr || AlertRank(a) > AlertRank(*headline)) headline = &a;
     }

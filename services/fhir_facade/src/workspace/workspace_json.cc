@@ -145,11 +145,17 @@ Json ComparisonJson(const common::v1::PriorComparison& c, const std::string& pri
   return j;
 }
 
+std::vector<std::string> AlertGroups(const alerting::v1::Alert& a) {
+  std::vector<std::string> out(a.target_groups().begin(), a.target_groups().end());
+  if (out.empty()) out.push_back(a.target_group());
+  return out;
+}
+
 Json AlertJson(const alerting::v1::Alert& a, bool critical) {
   return {{"alert_id", a.alert_id()},
           {"state", AlertStateText(a.state())},
           {"priority", PriorityText(a.priority())},
-          {"groups", Json::array({a.target_group()})},
+          {"groups", AlertGroups(a)},
           {"critical", critical || a.priority() == alerting::v1::ALERT_PRIORITY_CRITICAL},
           {"acknowledged_by", a.acknowledged_by()}};
 }

@@ -44,6 +44,10 @@ Json FindingJson(const common::v1::Finding& f);
 // caller adds the prior's series index and slice map.
 Json ComparisonJson(const common::v1::PriorComparison& c, const std::string& prior_key);
 
+// Every group an alert notifies, primary first (alerts made before
+// Alert.target_groups existed: the primary group only).
+std::vector<std::string> AlertGroups(const alerting::v1::Alert& a);
+
 // The smaller alert object of worklists and findings.
 Json AlertJson(const alerting::v1::Alert& a, bool critical);
 
