@@ -298,6 +298,13 @@ PriorOutcome PriorComparer::Compare(const common::v1::StudyRef& study, const com
       if (prior_series.empty()) prior_series = f.series_instance_uid();
       if (prior_image.empty() && f.source_sop_instance_uids_size() == 1) prior_image = f.source_sop_instance_uids(0);
     }
+    if (before.empty()) {
+      // The model did not read the prior (nothing there it applies to, or it
+      // failed on it): without its findings every present label would read
+      // as new, so this model's findings stay not compared.
+      notes.push_back(absl::StrCat(r.model().model_id(), " did not read the prior"));
+      continue;
+    }
     // With the rule's persistence, a label positive in the prior whose
     // current finding sits just under its operating point needs a size
     // (explained now, size only).
