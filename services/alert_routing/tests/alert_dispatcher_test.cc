@@ -14,6 +14,7 @@
 
 #include "alert_dispatcher.h"
 #include "alert_test_support.h"
+#include "prior_comparison_fixture.h"
 #include "alert_timers.h"
 #include "parallax/http/server.h"
 #include "parallax/rpc/rpc_server.h"
@@ -431,19 +432,6 @@ TEST_CASE("a resolved alert's Communication goes out again as completed, a withd
   CHECK(withdrawn.payload_text().rfind("Withdrawn", 0) == 0);
 }
 
-// `f` with the comparison triage makes against a prior of 2026-06-01.
-common::v1::Finding Compared(common::v1::Finding f, common::v1::ChangeClass change, std::optional<double> prior_ml) {
-  common::v1::PriorComparison* c = f.mutable_prior_comparison();
-  c->set_change(change);
-  c->set_prior_study_instance_uid("1.2.840.19");
-  c->set_prior_study_date("20260601");
-  c->set_interval_days(92);
-  if (prior_ml) c->set_prior_size(*prior_ml);
-  if (f.has_volume_ml()) c->set_current_size(f.volume_ml());
-  c->set_unit("mL");
-  c->set_sizes_compared(prior_ml.has_value() && f.has_volume_ml());
-  return f;
-}
 
 TEST_CASE("the alert text says how the finding changed since the prior study", "[alert_dispatcher]") {
   StoredAlert a;
@@ -451,17 +439,17 @@ TEST_CASE("the alert text says how the finding changed since the prior study", "
   common::v1::Finding f = Haemorrhage("f-ich", 11.8);
   CHECK(ChangeText(f).empty());  // no comparison made: nothing said
 
-  *a.alert.mutable_finding() = Compared(f, common::v1::CHANGE_CLASS_STABLE, 12.1);
+  *a.alert.mutable_finding() = WithChange(f, common::v1::CHANGE_CLASS_STABLE, 12.1);
   CHECK(ChangeText(a.alert.finding()) == "stable since prior of 2026-06-01 (92 days): 12.1 mL -> 11.8 mL");
   CHECK(AlertText(a, nullptr) ==
         "Urgent: intracranial haemorrhage (subdural), left, 11.8 mL, stable since prior of 2026-06-01 (92 days): "
         "12.1 mL -> 11.8 mL, probability 0.94; quality: none");
 
-  CHECK(ChangeText(Compared(f, common::v1::CHANGE_CLASS_NEW, std::nullopt)) ==
+  CHECK(ChangeText(WithChange(f, common::v1::CHANGE_CLASS_NEW, std::nullopt)) ==
         "new since prior of 2026-06-01 (92 days)");
-  CHECK(ChangeText(Compared(f, common::v1::CHANGE_CLASS_LARGER, 4.0)) ==
+  CHECK(ChangeText(WithChange(f, common::v1::CHANGE_CLASS_LARGER, 4.0)) ==
         "larger since prior of 2026-06-01 (92 days): 4.0 mL -> 11.8 mL");
-  common::v1::Finding unmeasured = Compared(f, common::v1::CHANGE_CLASS_STABLE, std::nullopt);
+  common::v1::Finding unmeasured = WithChange(f, common::v1::CHANGE_CLASS_STABLE, std::nullopt);
   CHECK(ChangeText(unmeasured) == "stable since prior of 2026-06-01 (92 days), size not compared");
 
   common::v1::Finding first = f;
@@ -476,7 +464,7 @@ TEST_CASE("the Communication of a haemorrhage compared with the prior says how i
           "[alert_dispatcher][db]") {
   DispatchFixture d;
   v1::RouteRequest r = HeadCt("1.2.840.21", 1, 11.8);
-  *r.mutable_findings(0) = Compared(r.findings(0), common::v1::CHANGE_CLASS_STABLE, 12.1);
+  *r.mutable_findings(0) = WithChange(r.findings(0), common::v1::CHANGE_CLASS_STABLE, 12.1);
   auto routed = d.fx->service->RouteAnalysis(Service(), r);
   REQUIRE(routed.ok());
   REQUIRE(Eventually([&] { return d.log.Communications() == 1; }));
@@ -484,7 +472,7 @@ TEST_CASE("the Communication of a haemorrhage compared with the prior says how i
   const fhir::v1::PublishCommunicationRequest& c = d.log.communications[0];
   // The test policy has no change conditions: critical, as ich-any says.
   CHECK(c.finding().prior_comparison().change() == common::v1::CHANGE_CLASS_STABLE);
-  CHECK(c.finding().prior_comparison().prior_study_instance_uid() == "1.2.840.19");
+  CHECK(c.finding().prior_comparison().prior_study_instance_uid() == std::string(kPriorStudyUid));
   CHECK(c.payload_text() ==
         "Critical: intracranial haemorrhage (subdural), left, 11.8 mL, stable since prior of 2026-06-01 (92 days): "
         "12.1 mL -> 11.8 mL, probability 0.94 \xE2\x80\x94 head CT; quality: none");

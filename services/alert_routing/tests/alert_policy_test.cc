@@ -16,6 +16,7 @@
 #include "parallax/testing/environment.h"
 #include "parallax/testing/temp_dir.h"
 #include "policy_evaluator.h"
+#include "prior_comparison_fixture.h"
 
 namespace {
 
@@ -70,24 +71,7 @@ cv1::Finding Haemorrhage(double volume_ml, const std::string& subtype = "subdura
   return f;
 }
 
-// `f` as triage fills it after comparing with a prior of 2026-06-01, 92
-// days before (sizes in mL when both are given).
-cv1::Finding WithChange(cv1::Finding f, cv1::ChangeClass change, std::optional<double> prior_ml = std::nullopt) {
-  cv1::PriorComparison* c = f.mutable_prior_comparison();
-  c->set_change(change);
-  if (change == cv1::CHANGE_CLASS_NO_PRIOR) {
-    c->set_interval_days(-1);
-    return f;
-  }
-  c->set_prior_study_instance_uid("1.2.826.0.1.3680043.10.1.7");
-  c->set_prior_study_date("20260601");
-  c->set_interval_days(92);
-  if (prior_ml) c->set_prior_size(*prior_ml);
-  if (f.has_volume_ml()) c->set_current_size(f.volume_ml());
-  c->set_unit("mL");
-  c->set_sizes_compared(prior_ml.has_value() && f.has_volume_ml());
-  return f;
-}
+using parallax::alerting::testing::WithChange;
 
 std::string Lines(const std::vector<std::string>& lines) {
   std::string text;

@@ -110,7 +110,6 @@ PriorComparer::PriorComparer(std::shared_ptr<grpc::Channel> ingest, std::shared_
       options_(std::move(options)) {}
 
 absl::StatusOr<PriorComparer::PriorFindings> PriorComparer::ReadPrior(const std::string& prior_uid,
-                                                                      const StudyPlan& current_plan,
                                                                       const inf::AnalyzeResponse& current,
                                                                       SystemClock::time_point end) const {
   // The models (exact versions) the current study was read with.
@@ -140,7 +139,6 @@ absl::StatusOr<PriorComparer::PriorFindings> PriorComparer::ReadPrior(const std:
     return absl::FailedPreconditionError("the prior has no series the current study's models read");
   }
   plan.models = std::move(both);
-  (void)current_plan;
   common::v1::StudyRef ref;
   ref.set_study_instance_uid(prior_uid);
   ref.set_generation(got.study().generation());
@@ -271,7 +269,7 @@ PriorOutcome PriorComparer::Compare(const common::v1::StudyRef& study, const com
   if (!pacs_note.empty()) notes.push_back(pacs_note);
 
   // 4. The prior read with the same models.
-  absl::StatusOr<PriorFindings> prior_findings = ReadPrior(prior->study_instance_uid(), plan, *analysis, end);
+  absl::StatusOr<PriorFindings> prior_findings = ReadPrior(prior->study_instance_uid(), *analysis, end);
   if (!prior_findings.ok()) {
     outcome.note = absl::StrCat("the prior could not be compared: ", prior_findings.status().message());
     outcome.compared_findings = MarkNotCompared(analysis, prior->study_instance_uid(), outcome.note);

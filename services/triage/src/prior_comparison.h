@@ -93,8 +93,7 @@ class PriorComparer {
 
  private:
   struct PriorFindings;
-  absl::StatusOr<PriorFindings> ReadPrior(const std::string& prior_uid, const StudyPlan& current_plan,
-                                          const inference::v1::AnalyzeResponse& current,
+  absl::StatusOr<PriorFindings> ReadPrior(const std::string& prior_uid, const inference::v1::AnalyzeResponse& current,
                                           std::chrono::system_clock::time_point end) const;
 
   std::unique_ptr<ingest::v1::Ingest::Stub> ingest_;
