@@ -79,9 +79,11 @@ def main() -> int:
         old_features = tuple(old.features(x).shape)
 
     # The stem's stride and the head's pooling are not in the state dict: the
-    # ones that reproduce forward() are the ones the model was trained with.
+    # ones that reproduce forward() are the ones the model was trained with
+    # (a linear layer twice as wide as the last block is --pool avgmax).
+    pools = ("avgmax",) if int(state["fc.weight"].shape[1]) == 2 * widths[3] else ("avg", "max")
     chosen = None
-    for stride, pool in ((1, "avg"), (2, "avg"), (1, "max"), (2, "max")):
+    for stride, pool in ((s, p) for p in pools for s in (1, 2)):
         model = train.SmallCnn(channels, labels, widths, stem_stride=stride, features_after=args.features_after,
                                pool=pool)
         model.load_state_dict(state)

@@ -8,7 +8,7 @@ Usage:
                           [--max-fp-per-1000 1.2] [--calibration-fraction 0.2]
                           [--calibration-data PREFIX] [--any-label NAME]
                           [--stem-stride 1|2] [--features-after block1conv|block1|..|block4|last]
-                          [--pool avg|max]
+                          [--pool avg|max|avgmax]
 
 PREFIX is what parallax-prepare-training wrote (PREFIX.x.f32, PREFIX.y.f32,
 PREFIX.json); the manifest is the same one given to it (its input spec and
@@ -95,7 +95,7 @@ FEATURE_SPLITS = {"block1conv": 0, "block1": 1, "block2": 2, "block3": 3, "block
 class SmallCnn(nn.Module):
     """A few conv blocks, BatchNorm, global average pool + linear head."""
 
-    __constants__ = ["split", "max_pool_head"]
+    __constants__ = ["split", "max_pool_head", "concat_pool_head"]
 
     def __init__(self, channels: int, labels: int, widths=(16, 32, 64, 96), stem_stride: int = 1,
                  features_after: str = "block1", pool: str = "avg"):
@@ -116,15 +116,20 @@ class SmallCnn(nn.Module):
         self.last = nn.Sequential(nn.Conv2d(cin, cin, kernel_size=3, padding=1, bias=False),
                                   nn.BatchNorm2d(cin), nn.ReLU())
         self.dropout = nn.Dropout(0.2)
-        self.fc = nn.Linear(cin, labels)
+        if pool not in ("avg", "max", "avgmax"):
+            raise ValueError("pool must be avg, max or avgmax")
+        self.fc = nn.Linear(2 * cin if pool == "avgmax" else cin, labels)
         self.split = FEATURE_SPLITS[features_after]
-        if pool not in ("avg", "max"):
-            raise ValueError("pool must be avg or max")
         # Global max instead of average pooling before fc (--pool max): the
         # decision rests on the strongest location, which trained a head CT
         # model whose evidence points at the blood far more often
         # (models/README.md, Evidence maps: the trial).
         self.max_pool_head = pool == "max"
+        # Both, side by side (--pool avgmax): the average keeps what is spread
+        # over the image (a large heart, an effusion), the maximum what sits
+        # in one small place (a nodule, a small lesion), and the linear layer
+        # weighs them per label.
+        self.concat_pool_head = pool == "avgmax"
 
     # The split point of the contract (forward == head(features)). Default
     # block1: on the calibration phantoms LayerCAM's peak lands in the lesion
@@ -150,7 +155,9 @@ class SmallCnn(nn.Module):
                 f = block(f)
         if self.split <= 4:
             f = self.last(f)
-        if self.max_pool_head:
+        if self.concat_pool_head:
+            g = torch.cat([f.mean(dim=[2, 3]), torch.amax(f, dim=[2, 3])], dim=1)
+        elif self.max_pool_head:
             g = torch.amax(f, dim=[2, 3])
         else:
             g = f.mean(dim=[2, 3])
@@ -278,7 +285,7 @@ def main() -> int:
                     help="stride of the first convolution (2: a quarter of the compute)")
     ap.add_argument("--features-after", default="block1", choices=sorted(FEATURE_SPLITS),
                     help="where features() ends (the map Grad-CAM/LayerCAM explains); weights do not depend on it")
-    ap.add_argument("--pool", default="avg", choices=("avg", "max"),
+    ap.add_argument("--pool", default="avg", choices=("avg", "max", "avgmax"),
                     help="global pooling before the linear layer (the committed models: avg)")
     ap.add_argument("--any-label", default=None,
                     help="label whose target is the union of all other labels")
