@@ -113,6 +113,8 @@ TEST_CASE("a follow-up head CT is compared with the prior Parallax read: the gro
   CHECK(c.prior_study_instance_uid() == prior.study_uid);
   CHECK(c.prior_study_date() == prior_date);
   CHECK(c.interval_days() == pair.interval_days);
+  // No prior PACS here, by configuration: a compared finding does not repeat it.
+  CHECK(c.note().find("no PACS is configured") == std::string::npos);
   CHECK(c.unit() == "mL");
   REQUIRE(c.has_prior_size());
   REQUIRE(c.has_current_size());

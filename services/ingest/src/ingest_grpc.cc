@@ -114,6 +114,7 @@ grpc::Status IngestGrpc::FindPriorStudies(grpc::ServerContext*, const ingest::v1
     out->set_instance_count(p.instance_count);
     out->set_interval_days(p.interval_days);
   }
+  response->set_pacs_configured(found->pacs_configured);
   response->set_pacs_consulted(found->pacs_consulted);
   response->set_pacs_note(found->pacs_note);
   return grpc::Status::OK;

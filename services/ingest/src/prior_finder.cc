@@ -243,6 +243,7 @@ absl::StatusOr<PriorSearchResult> PriorFinder::Find(const PriorSearch& search) {
   absl::StatusOr<StudySummary> current = index_->LoadStudySummary(search.study_instance_uid);
   if (!current.ok()) return current.status();
   PriorSearchResult result;
+  result.pacs_configured = pacs_.enabled;
   std::vector<std::string> notes;
   auto finish = [&]() -> PriorSearchResult {
     result.pacs_note = absl::StrJoin(notes, "; ");

@@ -67,6 +67,7 @@ struct Prior {
 
 struct PriorSearchResult {
   std::vector<Prior> priors;  // most relevant first
+  bool pacs_configured = false;  // ingest has a prior PACS to ask
   bool pacs_consulted = false;  // the PACS answered the study query
   std::string pacs_note;        // for a person; never patient data
 };

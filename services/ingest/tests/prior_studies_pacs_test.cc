@@ -135,6 +135,7 @@ TEST_CASE("FindPriorStudies merges the PACS's priors with the local ones and ret
   INFO(status.error_message() << "\n" << orthanc.LogTail());
   REQUIRE(status.ok());
   INFO("note: " << found.pacs_note());
+  CHECK(found.pacs_configured());
   CHECK(found.pacs_consulted());
   CHECK(found.pacs_note().empty());
   REQUIRE(UidsOf(found) ==
@@ -279,6 +280,7 @@ TEST_CASE("an unreachable or silent PACS gives the local priors quickly with a n
   REQUIRE(status.ok());
   CHECK(UidsOf(response) == std::vector<std::string>{prior.study_instance_uid});
   CHECK(response.priors(0).source() == v1::PRIOR_STUDY_SOURCE_LOCAL);
+  CHECK(response.pacs_configured());
   CHECK_FALSE(response.pacs_consulted());
   CHECK(Contains(response.pacs_note(), "local priors only"));
   CHECK_FALSE(Contains(response.pacs_note(), kPatient));

@@ -94,6 +94,7 @@ TEST_CASE("FindPriorStudies answers the patient's earlier studies of the same ki
   CHECK(response.priors(1).instance_count() == 1);
   CHECK(response.priors(2).interval_days() == 1005);
   CHECK(response.priors(2).body_parts_size() == 0);
+  CHECK_FALSE(response.pacs_configured());
   CHECK_FALSE(response.pacs_consulted());
   CHECK(Contains(response.pacs_note(), "no PACS is configured"));
   CHECK_FALSE(Contains(response.pacs_note(), "PX-PRIOR"));

@@ -266,7 +266,10 @@ PriorOutcome PriorComparer::Compare(const common::v1::StudyRef& study, const com
   outcome.prior_study_instance_uid = prior->study_instance_uid();
   std::vector<std::string> notes;
   if (prior != &found.priors(0)) notes.push_back("the most recent prior could not be retrieved; compared with an older one");
-  if (!pacs_note.empty()) notes.push_back(pacs_note);
+  // A PACS the site configured and that failed or was cut short may hide a
+  // newer prior: the reader is told. A site without one compares with its
+  // local priors by choice; saying so on every finding would be noise.
+  if (!pacs_note.empty() && found.pacs_configured()) notes.push_back(pacs_note);
 
   // 4. The prior read with the same models.
   absl::StatusOr<PriorFindings> prior_findings = ReadPrior(prior->study_instance_uid(), *analysis, end);
