@@ -42,6 +42,11 @@
 // non-enhancing lesion). Presence still comes from each study's own model
 // result.
 //
+// With --normal-pairs N, also N pairs per kind in which neither study has a
+// finding (follow_up.h FollowUpOptions::normal): any finding Parallax calls
+// present at either time, with whatever change class, is a false call.
+// They are scored apart from the change classes.
+//
 // Prints one line per pair, a confusion matrix per kind (truth rows,
 // Parallax columns; "none" = negative at both times), the accuracy per kind,
 // per class and overall, the rule applied to the truth sizes (must be 100%),
@@ -94,6 +99,7 @@ double Ms(Clock::time_point a, Clock::time_point b) { return std::chrono::durati
 struct Args {
   std::string models = PARALLAX_MODELS_DIR;
   int pairs = 4;  // per kind and class
+  int normal_pairs = 0;  // per kind: pairs without a finding at either time
   std::vector<std::string> kinds = {"head_ct", "brain_mri", "chest_xray"};
   double difficulty = -1;  // < 0: the generator's default
   uint64_t seed0 = 500001;
@@ -112,7 +118,7 @@ void Usage() {
                "usage: parallax-eval-prior [--models DIR] [--pairs N per kind and class] [--kinds head_ct,...]\n"
                "                           [--difficulty D] [--seed S] [--same-region] [--persistence P]\n"
                "                           [--threads T] [--work DIR] [--classes new,larger,...] [--labels L1,L2]\n"
-               "                           [--subtypes-through-summary] [--region-size]\n");
+               "                           [--subtypes-through-summary] [--region-size] [--normal-pairs N per kind]\n");
 }
 
 bool ParseArgs(int argc, char** argv, Args* a) {
@@ -135,6 +141,7 @@ bool ParseArgs(int argc, char** argv, Args* a) {
     if ((v = next()) == nullptr) return false;
     if (k == "--models") a->models = v;
     else if (k == "--pairs") a->pairs = std::stoi(v);
+    else if (k == "--normal-pairs") a->normal_pairs = std::stoi(v);
     else if (k == "--kinds") a->kinds = absl::StrSplit(v, ',');
     else if (k == "--difficulty") a->difficulty = std::stod(v);
     else if (k == "--seed") a->seed0 = std::stoull(v);
@@ -145,7 +152,7 @@ bool ParseArgs(int argc, char** argv, Args* a) {
     else if (k == "--work") a->work_dir = v;
     else return false;
   }
-  return a->pairs > 0;
+  return a->pairs > 0 && a->normal_pairs >= 0;
 }
 
 std::string ModelIdOf(const std::string& kind) {
@@ -615,6 +622,8 @@ int main(int argc, char** argv) {
                                  ph::Change::kResolved};
   Confusion overall, overall_any, overall_any_subtype, truth_rule;
   std::map<std::string, Confusion> per_kind, per_label;
+  std::map<std::string, std::pair<int, int>> normal_right;  // kind -> (no finding called, pairs)
+  std::map<std::string, int> normal_calls;                  // "kind: label class" -> count
   double total_ms = 0;
   int timed = 0, skipped = 0;
   uint64_t seed = args.seed0;
@@ -847,6 +856,56 @@ int main(int argc, char** argv) {
     }
     std::printf("%s: %d pairs, %.0f ms per pair (writing DICOM excluded)\n", kind.c_str(), kind_pairs,
                 kind_pairs ? kind_ms / kind_pairs : 0.0);
+
+    // Normal pairs: every label Parallax calls present at either time is false.
+    for (int i = 0; i < args.normal_pairs; ++i) {
+      ph::FollowUpOptions fo;
+      fo.kind = kind;
+      fo.normal = true;
+      fo.seed = seed++;
+      if (args.difficulty >= 0) fo.difficulty = args.difficulty;
+      absl::StatusOr<ph::FollowUpPair> pair = ph::MakeFollowUpPair(fo);
+      if (!pair.ok()) {
+        std::fprintf(stderr, "normal pair, seed %llu: %s\n", static_cast<unsigned long long>(fo.seed),
+                     pair.status().ToString().c_str());
+        return 1;
+      }
+      const std::string prior_date = "20250301", current_date = ph::AddDays(prior_date, pair->interval_days);
+      const fs::path dir = work / absl::StrCat(kind, "-normal-", fo.seed);
+      auto prior = AnalyseStudy(analyzer, pair->prior, fo.seed * 2, prior_date, dir / "prior");
+      auto current = AnalyseStudy(analyzer, pair->current, fo.seed * 2 + 1, current_date, dir / "current");
+      if (!prior.ok() || !current.ok()) {
+        std::fprintf(stderr, "seed %llu: %s\n", static_cast<unsigned long long>(fo.seed),
+                     (!prior.ok() ? prior.status() : current.status()).ToString().c_str());
+        return 1;
+      }
+      std::vector<Finding> findings[2];
+      int t = 0;
+      for (const Analysed* a : {&*prior, &*current}) {
+        for (size_t li = 0; li < a->analysis.labels.size(); ++li) findings[t].push_back(MakeFinding(a->analysis, li));
+        ++t;
+      }
+      auto result = cmp::CompareFindings(findings[0], findings[1], prior_date, current_date, rule);
+      if (!result.ok()) {
+        std::fprintf(stderr, "compare: %s\n", result.status().ToString().c_str());
+        return 1;
+      }
+      std::string calls;
+      for (const cmp::FindingChange& c : *result) {
+        const std::string call = absl::StrCat(c.label, " ", cmp::ChangeClassName(c.change));
+        ++normal_calls[absl::StrCat(kind, ": ", call)];
+        calls += absl::StrCat(calls.empty() ? "" : ", ", call);
+      }
+      auto& [right, total] = normal_right[kind];
+      ++total;
+      if (result->empty()) ++right;
+      std::printf("%-10s seed %6llu normal pair                    | got %s%s\n", kind.c_str(),
+                  static_cast<unsigned long long>(fo.seed), calls.empty() ? "nothing" : calls.c_str(),
+                  calls.empty() ? "" : "  <-- false");
+      std::fflush(stdout);
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
   }
   for (const auto& [k, c] : per_label) c.Print(k);
   for (const auto& [k, c] : per_kind) c.Print(absl::StrCat(k, " (truth label)"));
@@ -856,6 +915,16 @@ int main(int argc, char** argv) {
   }
   overall.Print("overall (truth label)");
   truth_rule.Print("the rule on the truth's own sizes (must be 100%)");
+  if (!normal_right.empty()) {
+    int right = 0, total = 0;
+    for (const auto& [k, rt] : normal_right) {
+      std::printf("\n%s normal pairs: %d / %d with no finding called", k.c_str(), rt.first, rt.second);
+      right += rt.first;
+      total += rt.second;
+    }
+    std::printf("\nnormal pairs overall: %d / %d with no finding called\n", right, total);
+    for (const auto& [call, n] : normal_calls) std::printf("  false call %s: %d\n", call.c_str(), n);
+  }
   std::printf("\n%d pairs, %.0f ms per pair on average; %d seeds skipped by the generator\n", timed,
               timed ? total_ms / timed : 0.0, skipped);
   std::error_code ec;

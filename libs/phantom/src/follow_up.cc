@@ -81,7 +81,9 @@ absl::StatusOr<FollowUpPair> MakeFollowUpPair(const FollowUpOptions& options) {
     return absl::InvalidArgumentError("follow-up pairs support kind head_ct, brain_mri or chest_xray, not '" +
                                       options.kind + "'");
   }
-  std::vector<std::string> labels = options.findings.empty() ? std::vector<std::string>{known[0]} : options.findings;
+  std::vector<std::string> labels = options.normal            ? std::vector<std::string>{}
+                                    : options.findings.empty() ? std::vector<std::string>{known[0]}
+                                                               : options.findings;
   for (size_t i = 0; i < labels.size(); ++i) {
     if (std::find(known.begin(), known.end(), labels[i]) == known.end()) {
       return absl::InvalidArgumentError("follow-up pairs of " + options.kind + " do not support finding '" +
@@ -92,7 +94,7 @@ absl::StatusOr<FollowUpPair> MakeFollowUpPair(const FollowUpOptions& options) {
       return absl::InvalidArgumentError("follow-up finding '" + labels[i] + "' requested twice");
     }
   }
-  if (options.changes.size() != 1 && options.changes.size() != labels.size()) {
+  if (!options.normal && options.changes.size() != 1 && options.changes.size() != labels.size()) {
     return absl::InvalidArgumentError("follow-up needs one change class, or one per finding (" +
                                       std::to_string(labels.size()) + "), not " +
                                       std::to_string(options.changes.size()));

@@ -523,6 +523,25 @@ TEST_CASE("follow-up pairs are deterministic from the seed", "[phantom][follow_u
   CHECK(c->shift.translation_mm != a->shift.translation_mm);
 }
 
+TEST_CASE("a normal follow-up pair has no finding at either time and still a shift and an interval",
+          "[phantom][follow_up]") {
+  for (const std::string kind : {"head_ct", "brain_mri", "chest_xray"}) {
+    INFO(kind);
+    FollowUpOptions o = SmallOptions(kind, 11, Change::kNew);
+    o.normal = true;
+    o.findings = {FollowUpLabels(kind)[0]};  // ignored
+    auto pair = MakeFollowUpPair(o);
+    REQUIRE(pair.ok());
+    CHECK(pair->changes.empty());
+    CHECK(pair->prior.findings.empty());
+    CHECK(pair->current.findings.empty());
+    CHECK(pair->interval_days >= 60);
+    CHECK(pair->shift.translation_mm != std::array<double, 3>{0, 0, 0});
+    // The same patient, moved: not the same picture.
+    CHECK(pair->prior.series[0].images[0].pixels != pair->current.series[0].images[0].pixels);
+  }
+}
+
 TEST_CASE("follow-up requests it cannot honour are refused by name", "[phantom][follow_up]") {
   FollowUpOptions o;
   o.kind = "bone_xray";

@@ -43,6 +43,10 @@ struct FollowUpOptions {
   std::vector<std::string> findings;
   // One per finding, or a single class for all of them.
   std::vector<Change> changes = {Change::kStable};
+  // A normal pair: neither study has a finding (findings and changes are
+  // ignored; the pair's changes are empty). What a change rule must leave
+  // alone: any finding called in it is a false one.
+  bool normal = false;
   double difficulty = 0.3;            // the lesions' natural size and conspicuity, 0..1
   int size = 0;                       // rows = columns; 0 = the generator's default
   int slices = 0;                     // volumes; 0 = the generator's default
