@@ -332,6 +332,22 @@ absl::StatusOr<Analysed> AnalyseStudy(const inf::StudyAnalyzer& analyzer, const 
   return a;
 }
 
+// Both studies of a pair, analysed (UIDs from the pair's seed); an error is
+// printed with the seed.
+absl::StatusOr<std::pair<Analysed, Analysed>> AnalysePair(const inf::StudyAnalyzer& analyzer,
+                                                          const ph::FollowUpPair& pair, uint64_t seed,
+                                                          const std::string& prior_date,
+                                                          const std::string& current_date, const fs::path& dir) {
+  auto prior = AnalyseStudy(analyzer, pair.prior, seed * 2, prior_date, dir / "prior");
+  auto current = AnalyseStudy(analyzer, pair.current, seed * 2 + 1, current_date, dir / "current");
+  if (!prior.ok() || !current.ok()) {
+    const absl::Status status = !prior.ok() ? prior.status() : current.status();
+    std::fprintf(stderr, "seed %llu: %s\n", static_cast<unsigned long long>(seed), status.ToString().c_str());
+    return status;
+  }
+  return std::make_pair(std::move(*prior), std::move(*current));
+}
+
 int LabelIndex(const inf::StudyAnalysis& a, const std::string& name) {
   for (size_t i = 0; i < a.labels.size(); ++i) {
     if (a.labels[i].name == name) return static_cast<int>(i);
@@ -713,13 +729,10 @@ int main(int argc, char** argv) {
         }
         const auto t0 = Clock::now();
         const fs::path dir = work / absl::StrCat(kind, "-", fo.seed);
-        auto prior = AnalyseStudy(analyzer, pair->prior, fo.seed * 2, prior_date, dir / "prior");
-        auto current = AnalyseStudy(analyzer, pair->current, fo.seed * 2 + 1, current_date, dir / "current");
-        if (!prior.ok() || !current.ok()) {
-          std::fprintf(stderr, "seed %llu: %s\n", static_cast<unsigned long long>(fo.seed),
-                       (!prior.ok() ? prior.status() : current.status()).ToString().c_str());
-          return 1;
-        }
+        auto both = AnalysePair(analyzer, *pair, fo.seed, prior_date, current_date, dir);
+        if (!both.ok()) return 1;
+        const Analysed* prior = &both->first;
+        const Analysed* current = &both->second;
         const auto t1 = Clock::now();
         // Findings as the inference + explainability services would carry them.
         std::vector<Finding> findings[2];
@@ -872,13 +885,10 @@ int main(int argc, char** argv) {
       }
       const std::string prior_date = "20250301", current_date = ph::AddDays(prior_date, pair->interval_days);
       const fs::path dir = work / absl::StrCat(kind, "-normal-", fo.seed);
-      auto prior = AnalyseStudy(analyzer, pair->prior, fo.seed * 2, prior_date, dir / "prior");
-      auto current = AnalyseStudy(analyzer, pair->current, fo.seed * 2 + 1, current_date, dir / "current");
-      if (!prior.ok() || !current.ok()) {
-        std::fprintf(stderr, "seed %llu: %s\n", static_cast<unsigned long long>(fo.seed),
-                     (!prior.ok() ? prior.status() : current.status()).ToString().c_str());
-        return 1;
-      }
+      auto both = AnalysePair(analyzer, *pair, fo.seed, prior_date, current_date, dir);
+      if (!both.ok()) return 1;
+      const Analysed* prior = &both->first;
+      const Analysed* current = &both->second;
       std::vector<Finding> findings[2];
       int t = 0;
       for (const Analysed* a : {&*prior, &*current}) {
