@@ -1,5 +1,6 @@
 #include "ingest_grpc.h"
 
+#include <chrono>
 #include <fstream>
 #include <string_view>
 #include <vector>
@@ -93,9 +94,13 @@ grpc::Status IngestGrpc::SendToPacs(grpc::ServerContext*, const ingest::v1::Send
   return grpc::Status::OK;
 }
 
-grpc::Status IngestGrpc::FindPriorStudies(grpc::ServerContext*, const ingest::v1::FindPriorStudiesRequest* request,
+grpc::Status IngestGrpc::FindPriorStudies(grpc::ServerContext* context,
+                                          const ingest::v1::FindPriorStudiesRequest* request,
                                           ingest::v1::FindPriorStudiesResponse* response) {
   PriorSearch search;
+  // The caller's deadline, on the steady clock (none: gRPC's infinite future).
+  const auto left = context->deadline() - std::chrono::system_clock::now();
+  if (left < std::chrono::hours(24 * 365)) search.deadline = std::chrono::steady_clock::now() + left;
   search.study_instance_uid = request->study_instance_uid();
   search.max_results = request->max_results();
   search.lookback_days = request->lookback_days();

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
 
 #include <absl/strings/str_cat.h>
@@ -225,6 +226,27 @@ absl::Status PriorFinder::StoreRetrieved(const dicom::RetrievedInstance& in, con
   return receiver_->StoreRetrieved(in.part10, study_uid, in.sop_instance_uid, pacs_.pacs.ae_title);
 }
 
+namespace {
+
+// Whole seconds left before the caller's deadline (a large number without
+// one), keeping back a moment to answer.
+int SecondsLeft(const std::optional<std::chrono::steady_clock::time_point>& deadline) {
+  if (!deadline) return std::numeric_limits<int>::max();
+  constexpr auto kAnswerReserve = std::chrono::milliseconds(300);
+  const auto left = *deadline - kAnswerReserve - std::chrono::steady_clock::now();
+  return static_cast<int>(std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(left).count()));
+}
+
+// `options` with every timeout at most `seconds`.
+dicom::QueryRetrieveOptions Within(dicom::QueryRetrieveOptions options, int seconds) {
+  options.connect_timeout_seconds = std::min(options.connect_timeout_seconds, seconds);
+  options.acse_timeout_seconds = std::min(options.acse_timeout_seconds, seconds);
+  options.dimse_timeout_seconds = std::min(options.dimse_timeout_seconds, seconds);
+  return options;
+}
+
+}  // namespace
+
 absl::StatusOr<PriorSearchResult> PriorFinder::Find(const PriorSearch& search) {
   if (!dicom::IsValidUid(search.study_instance_uid)) {
     return absl::InvalidArgumentError("study_instance_uid is not a valid UID");
@@ -291,15 +313,24 @@ absl::StatusOr<PriorSearchResult> PriorFinder::Find(const PriorSearch& search) {
   size_t pacs_found = 0;
   if (!pacs_.enabled) {
     notes.push_back("no PACS is configured for priors (prior_pacs); local priors only");
+  } else if (SecondsLeft(search.deadline) < 1) {
+    notes.push_back(absl::StrCat("the caller's deadline left no time to ask PACS ", pacs_.pacs.name,
+                                 "; local priors only"));
   } else {
-    const auto budget_end = started + pacs_.query_budget;
+    auto budget_end = started + pacs_.query_budget;
+    std::string budget_spent = absl::StrCat("the query budget of ", pacs_.query_budget.count(), " s was spent");
+    if (search.deadline && *search.deadline < budget_end) {
+      budget_end = *search.deadline;
+      budget_spent = "the caller's deadline came";
+    }
     dicom::StudyQuery query;
     query.patient_id = current->patient_id;
     query.modalities.assign(kind.modalities.begin(), kind.modalities.end());
     query.study_date_from = FormatStudyDay(now.day - lookback);
     query.study_date_to = FormatStudyDay(now.day - 1);
     query.max_results = static_cast<int>(std::min<size_t>(500, std::max<size_t>(50, max_results * 5)));
-    absl::StatusOr<dicom::StudyFindResult> found = dicom::FindStudies(pacs_.pacs, pacs_.query, query);
+    absl::StatusOr<dicom::StudyFindResult> found =
+        dicom::FindStudies(pacs_.pacs, Within(pacs_.query, SecondsLeft(search.deadline)), query);
     if (!found.ok()) {
       log::Warning("prior PACS query failed; local priors only",
                    {{"study_uid", current->study_instance_uid}, {"pacs", pacs_.pacs.name},
@@ -347,10 +378,11 @@ absl::StatusOr<PriorSearchResult> PriorFinder::Find(const PriorSearch& search) {
         bool checked = false;
         if (series_usable && std::chrono::steady_clock::now() >= budget_end) {
           series_usable = false;
-          series_problem = absl::StrCat("the query budget of ", pacs_.query_budget.count(), " s was spent");
+          series_problem = budget_spent;
         }
         if (series_usable) {
-          auto series = dicom::FindSeries(pacs_.pacs, pacs_.query, c.prior.study_instance_uid);
+          auto series = dicom::FindSeries(pacs_.pacs, Within(pacs_.query, std::max(1, SecondsLeft(search.deadline))),
+                                          c.prior.study_instance_uid);
           if (series.ok()) {
             checked = true;
             int count = 0;
@@ -402,10 +434,15 @@ absl::StatusOr<PriorSearchResult> PriorFinder::Find(const PriorSearch& search) {
     const bool on_pacs = top.prior.source == PriorSource::kPacs || top.pacs_instance_count >= 0;
     if ((!top.prior.held_locally || partial) && on_pacs && result.pacs_consulted) {
       const std::string uid = top.prior.study_instance_uid;
-      if (!BeginRetrieval(uid)) {
+      const int left = SecondsLeft(search.deadline);
+      if (left < 1) {
+        notes.push_back(absl::StrCat("the retrieval of prior ", uid,
+                                     " was not started: the caller's deadline left no time for it"));
+      } else if (!BeginRetrieval(uid)) {
         notes.push_back(absl::StrCat("the retrieval of prior ", uid, " is already in progress"));
       } else {
-        auto got = dicom::RetrieveStudy(pacs_.pacs, pacs_.retrieve, uid, [&](const dicom::RetrievedInstance& in) {
+        auto got = dicom::RetrieveStudy(pacs_.pacs, Within(pacs_.retrieve, left), uid,
+                                        [&](const dicom::RetrievedInstance& in) {
           return StoreRetrieved(in, uid);
         });
         EndRetrieval(uid);

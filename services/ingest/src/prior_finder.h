@@ -29,7 +29,9 @@
 //
 // Thread-safe: searches run concurrently; two searches never retrieve the
 // same study at the same time (the second one reports it as in progress).
+#include <chrono>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -50,6 +52,12 @@ struct PriorSearch {
   int max_results = 0;             // 0 = 10; 1..100
   int lookback_days = 0;           // 0 = 5 years (1826 days); 1..36600
   bool retrieve = false;           // C-GET the most relevant prior when it is not held locally
+  // The caller's deadline (gRPC's), when it has one. The PACS phase is cut
+  // to answer before it with what the index holds: no PACS query or
+  // retrieval is started with less than a second left, and each DIMSE
+  // timeout is at most the time left. A retrieval under way finishes (what
+  // it stores is durable and serves the next search).
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 enum class PriorSource { kLocal, kPacs };

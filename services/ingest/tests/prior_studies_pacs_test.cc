@@ -294,3 +294,44 @@ TEST_CASE("an unreachable or silent PACS gives the local priors quickly with a n
     CHECK(seconds < 4.0);
   }
 }
+
+TEST_CASE("a caller's deadline shorter than the PACS timeouts still gets the local priors in time, with a note",
+          "[ingest][db][pacs]") {
+  IngestFixture f;
+  SilentListener silent;
+  f.config().pacs_destinations = {"hung=HUNG@127.0.0.1:" + std::to_string(silent.port())};
+  f.config().default_pacs = "hung";
+  f.config().prior_pacs = "hung";
+  f.config().prior_pacs_connect_timeout_seconds = 10;
+  f.config().prior_pacs_query_timeout_seconds = 30;  // far beyond the caller's patience
+  f.Start();
+  IngestClient client(f.config().grpc_address);
+  const PhantomWritten current = WritePhantom(Spec(kPatient, "CT", "HEAD", "20261201", 211, 1), f.NewDir("s"));
+  const PhantomWritten prior = WritePhantom(Spec(kPatient, "CT", "HEAD", "20251010", 212, 1), f.NewDir("s"));
+  for (const PhantomWritten* w : {&current, &prior}) {
+    auto sent = f.StoreScu(w->files);
+    INFO(sent.output);
+    REQUIRE(sent.exit_code == 0);
+  }
+
+  struct Case {
+    std::chrono::milliseconds deadline;
+    const char* note;
+  };
+  // 3 s: the PACS is asked and given what is left; 1 s: too little to ask it.
+  for (const Case& c : {Case{std::chrono::milliseconds(3000), "did not answer in time (DEADLINE_EXCEEDED"},
+                        Case{std::chrono::milliseconds(1000), "the caller's deadline left no time to ask PACS hung"}}) {
+    v1::FindPriorStudiesResponse response;
+    const auto start = Clock::now();
+    grpc::Status status = client.FindPriors(current.study_instance_uid, &response, /*retrieve=*/true, 0, 0, c.deadline);
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    INFO("deadline " << c.deadline.count() << " ms: " << status.error_message() << "\nnote: " << response.pacs_note()
+                     << "\nseconds: " << seconds);
+    REQUIRE(status.ok());  // not DEADLINE_EXCEEDED: the local prior arrives
+    CHECK(UidsOf(response) == std::vector<std::string>{prior.study_instance_uid});
+    CHECK(response.pacs_configured());
+    CHECK_FALSE(response.pacs_consulted());
+    CHECK(Contains(response.pacs_note(), c.note));
+    CHECK(seconds < c.deadline.count() / 1000.0);
+  }
+}

@@ -115,14 +115,15 @@ class IngestClient {
   explicit IngestClient(const std::string& address) : stub_(ingest::v1::Ingest::NewStub(rpc::MakeChannel(address))) {}
 
   grpc::Status FindPriors(const std::string& study_uid, ingest::v1::FindPriorStudiesResponse* response,
-                          bool retrieve = false, int max_results = 0, int lookback_days = 0) {
+                          bool retrieve = false, int max_results = 0, int lookback_days = 0,
+                          std::chrono::milliseconds deadline = std::chrono::seconds(120)) {
     ingest::v1::FindPriorStudiesRequest request;
     request.set_study_instance_uid(study_uid);
     request.set_retrieve(retrieve);
     request.set_max_results(max_results);
     request.set_lookback_days(lookback_days);
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    ctx.set_deadline(std::chrono::system_clock::now() + deadline);
     return stub_->FindPriorStudies(&ctx, request, response);
   }
 
