@@ -148,41 +148,6 @@ DSRCodedEntryValue SizeUnit(const std::string& unit) {
   return unit == "cm2" ? Code("cm2", "UCUM", "square centimeter") : Code("ml", "UCUM", "milliliter");
 }
 
-std::string OneDecimal(double v) {
-  char text[40];
-  std::snprintf(text, sizeof text, "%.1f", v);
-  return text;
-}
-
-// "stable since prior of 2026-06-01 (92 days): 12.1 mL -> 11.8 mL",
-// "no prior available" (the same words as the alert and the FHIR report).
-std::string ChangeWords(const SrPriorComparison& c) {
-  std::string word;
-  switch (c.change) {
-    case SrChange::kNoPrior:
-      return "no prior available";
-    case SrChange::kNew: word = "new"; break;
-    case SrChange::kLarger: word = "larger"; break;
-    case SrChange::kStable: word = "stable"; break;
-    case SrChange::kSmaller: word = "smaller"; break;
-    case SrChange::kResolved: word = "resolved"; break;
-    case SrChange::kNotCompared:
-      return "";
-  }
-  std::string text = word + " since prior";
-  const std::string& d = c.prior_study_date;
-  if (d.size() == 8) text += " of " + d.substr(0, 4) + "-" + d.substr(4, 2) + "-" + d.substr(6, 2);
-  if (c.interval_days >= 0) {
-    text += " (" + std::to_string(c.interval_days) + (c.interval_days == 1 ? " day)" : " days)");
-  }
-  if (c.prior_size && c.current_size) {
-    text += ": " + OneDecimal(*c.prior_size) + " " + c.unit + " -> " + OneDecimal(*c.current_size) + " " + c.unit;
-  } else if (c.prior_size && c.change == SrChange::kResolved) {
-    text += ": was " + OneDecimal(*c.prior_size) + " " + c.unit;
-  }
-  return text;
-}
-
 // Builds the content tree: each Add puts a new content item below `parent`
 // (after its last child) and leaves the cursor on it, so the caller sets its
 // value next. The first DCMTK refusal is kept.
@@ -540,8 +505,10 @@ absl::StatusOr<MeasurementReport> Write(const MeasurementReportInput& r) {
                 "size at prior", T::RT_hasProperties);
         }
       }
-      b.Text(group, T::RT_contains, Code("121106", "DCM", "Comment"), "Change since prior: " + ChangeWords(c),
-             "change comment");
+      if (!c.comment.empty()) {
+        b.Text(group, T::RT_contains, Code("121106", "DCM", "Comment"), "Change since prior: " + c.comment,
+               "change comment");
+      }
     }
     for (const SrInstanceReference& ref : f.evidence) {
       b.Image(group, T::RT_contains, Code("121080", "DCM", "Best illustration of finding"), ref, "evidence");

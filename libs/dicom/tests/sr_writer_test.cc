@@ -539,11 +539,15 @@ MeasurementReportInput FollowUpInput(const Source& source, const EvidenceImage& 
   c.change = change;
   c.unit = "mL";
   c.current_size = 42.5;
-  if (change == SrChange::kNoPrior) return in;
+  if (change == SrChange::kNoPrior) {
+    c.comment = "no prior available";
+    return in;
+  }
   c.prior_study_instance_uid = kPriorStudyUid;
   c.prior_study_date = "20260903";
   c.interval_days = 92;
   c.prior_size = 12.1;
+  c.comment = "larger since prior of 2026-09-03 (92 days): 12.1 mL -> 42.5 mL";
   if (with_images) {
     c.prior_images = {{kCtImageStorage, std::string(kPriorSeriesUid) + ".7", kPriorSeriesUid},
                       {kCtImageStorage, std::string(kPriorSeriesUid) + ".8", kPriorSeriesUid}};

@@ -5,6 +5,7 @@
 #include <absl/strings/str_cat.h>
 #include <grpcpp/grpcpp.h>
 
+#include "parallax/comparison/change_words.h"
 #include "parallax/dicom/instance_header.h"
 #include "parallax/dicom/sr_writer.h"
 #include "parallax/status/grpc_status.h"
@@ -37,6 +38,7 @@ bool Rejected(v1::FindingOutcome o) {
 
 dicom::SrPriorComparison SrPriorComparisonOf(const common::v1::PriorComparison& c, const std::string& study_uid) {
   dicom::SrPriorComparison out;
+  out.comment = comparison::ChangeSincePriorText(c);
   switch (c.change()) {
     case common::v1::CHANGE_CLASS_NO_PRIOR: out.change = dicom::SrChange::kNoPrior; return out;
     case common::v1::CHANGE_CLASS_NEW: out.change = dicom::SrChange::kNew; break;

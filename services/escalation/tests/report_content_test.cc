@@ -98,6 +98,8 @@ TEST_CASE("the SR names the prior, the change, the interval, both sizes and the 
   REQUIRE(sr.current_size);
   CHECK(*sr.current_size == 17.9);
   CHECK(sr.unit == "mL");
+  // The SR's comment is the alert's and the FHIR report's wording.
+  CHECK(sr.comment == "larger since prior of 2026-03-01 (216 days): 5.4 mL -> 17.9 mL");
   REQUIRE(sr.prior_images.size() == 1);
   CHECK(sr.prior_images[0].series_instance_uid == "1.2.826.0.1.3680043.10.1.7.1");
 
@@ -113,4 +115,6 @@ TEST_CASE("the SR names the prior, the change, the interval, both sizes and the 
   common::PriorComparison none;
   none.set_change(common::CHANGE_CLASS_NO_PRIOR);
   CHECK(parallax::escalation::SrPriorComparisonOf(none, "1.2.3").change == dicom::SrChange::kNoPrior);
+  CHECK(parallax::escalation::SrPriorComparisonOf(none, "1.2.3").comment == "no prior available");
+  CHECK(parallax::escalation::SrPriorComparisonOf(unset, "1.2.3").comment.empty());
 }

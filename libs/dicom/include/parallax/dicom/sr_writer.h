@@ -46,9 +46,11 @@
 //                           study") in (d, UCUM, "day")
 //     HAS PROPERTIES NUM    (PRIOR-SIZE, 99PARALLAX, "Size at prior study")
 //                           in ml or cm2, when measured
-//   CONTAINS TEXT (121106, DCM, "Comment") = the change in words, e.g.
-//            "Change since prior: stable since prior of 2026-06-01 (92
-//            days): 12.1 mL -> 11.8 mL".
+//   CONTAINS TEXT (121106, DCM, "Comment") = "Change since prior: " and
+//            SrPriorComparison::comment, the change in the alert's and the
+//            FHIR report's words, e.g. "Change since prior: stable since
+//            prior of 2026-06-01 (92 days): 12.1 mL -> 11.8 mL" (no item
+//            when the comment is empty).
 // The prior study is also listed in the Pertinent Other Evidence Sequence
 // (0040,A385) when the prior's images are known (SrPriorComparison::
 // prior_images): that sequence uses the Hierarchical SOP Instance Reference
@@ -160,6 +162,10 @@ struct SrPriorComparison {
   // listed in the Pertinent Other Evidence Sequence. Empty: the prior is
   // named in the content tree only (see above).
   std::vector<SrInstanceReference> prior_images;
+  // The change in words (libs/comparison change_words.h, the wording of the
+  // alert and the FHIR report); the caller writes it so that every output
+  // says it the same way. Empty: no comment item.
+  std::string comment;
 };
 
 // One finding of the model, present or absent.
