@@ -71,6 +71,10 @@ def main() -> int:
     widths = tuple(int(state[f"blocks.{i}.conv.weight"].shape[0]) for i in range(4))
     channels = int(state["blocks.0.conv.weight"].shape[1])
     labels = int(state["fc.weight"].shape[0])
+    # Each extra convolution of a block (train.py --block-convs) is three
+    # modules of its `extra` Sequential: conv, BatchNorm, ReLU.
+    block_convs = tuple(1 + sum(1 for k, v in state.items() if k.startswith(f"blocks.{i}.extra.") and v.dim() == 4)
+                        for i in range(4))
     x = probe_input(probe["shape"])
     gen = torch.Generator().manual_seed(7)
     inputs = [x] + [torch.randn(probe["shape"], generator=gen) for _ in range(2)]
@@ -85,7 +89,7 @@ def main() -> int:
     chosen = None
     for stride, pool in ((s, p) for p in pools for s in (1, 2)):
         model = train.SmallCnn(channels, labels, widths, stem_stride=stride, features_after=args.features_after,
-                               pool=pool)
+                               pool=pool, block_convs=block_convs)
         model.load_state_dict(state)
         model.eval()
         with torch.no_grad():
@@ -123,7 +127,7 @@ def main() -> int:
     if args.note:
         with open(prefix + ".training.txt", "a") as f:
             f.write(line + "\n")
-    print(f"{out}: stem stride {stride}, {pool} pool, widths {list(widths)}; {line}")
+    print(f"{out}: stem stride {stride}, {pool} pool, widths {list(widths)}, block convs {list(block_convs)}; {line}")
     return 0
 
 

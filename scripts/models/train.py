@@ -8,7 +8,8 @@ Usage:
                           [--max-fp-per-1000 1.2] [--calibration-fraction 0.2]
                           [--calibration-data PREFIX] [--any-label NAME]
                           [--stem-stride 1|2] [--features-after block1conv|block1|..|block4|last]
-                          [--pool avg|max|avgmax]
+                          [--pool avg|max|avgmax] [--block-convs 1,1,1,1]
+                          [--label-family "A,B,C"]...
 
 PREFIX is what parallax-prepare-training wrote (PREFIX.x.f32, PREFIX.y.f32,
 PREFIX.json); the manifest is the same one given to it (its input spec and
@@ -42,7 +43,16 @@ any of its items is. Operating point per label: the lowest threshold at
 which the calibration's negative studies give at most --max-fp-per-1000
 false positives per 1,000 negative studies. With fewer than 1000/limit
 negatives no false positive at all is allowed, which only bounds the rate
-loosely; the run says so.
+loosely; the run says so. --label-family "Nodule,Mass,Lung Lesion": a
+label of the family leaves out of its negatives the studies positive for
+another label of the family (a nodule called on a spiculated lung lesion
+is a true focal-lesion alert with the wrong subtype); how often that
+happens is reported as "sibling calls". scripts/models/calibrate.py sets
+the operating points of a trained model again with the same function.
+
+--block-convs 1,2,2,1: 3x3 convolutions per block (more than one: a deeper
+block at the same resolution; the chest model's two at 1/8 and 1/16 of the
+input see a small nodule's whole disc, models/README.md).
 
 --any-label NAME: the manifest label NAME (e.g. "Intracranial haemorrhage")
 is not in the phantom truth; its target is the union of all other labels.
@@ -68,16 +78,23 @@ from torch import nn
 
 
 class ConvBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int = 1):
+    def __init__(self, cin: int, cout: int, stride: int = 1, convs: int = 1):
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, kernel_size=3, stride=stride, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(cout)
+        # convs > 1: more 3x3 convolutions at the block's resolution before
+        # its pool (empty for one: the state dict of a one-convolution block
+        # is what it always was).
+        extra = []
+        for _ in range(convs - 1):
+            extra += [nn.Conv2d(cout, cout, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+        self.extra = nn.Sequential(*extra)
         self.pool = nn.MaxPool2d(2)
 
     @torch.jit.export
     def activation(self, x: torch.Tensor) -> torch.Tensor:
         # The block before its max-pool.
-        return torch.relu(self.bn(self.conv(x)))
+        return self.extra(torch.relu(self.bn(self.conv(x))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.activation(x))
@@ -98,9 +115,9 @@ class SmallCnn(nn.Module):
     __constants__ = ["split", "max_pool_head", "concat_pool_head"]
 
     def __init__(self, channels: int, labels: int, widths=(16, 32, 64, 96), stem_stride: int = 1,
-                 features_after: str = "block1", pool: str = "avg"):
+                 features_after: str = "block1", pool: str = "avg", block_convs=(1, 1, 1, 1)):
         super().__init__()
-        if len(widths) != 4:
+        if len(widths) != 4 or len(block_convs) != 4:
             raise ValueError("SmallCnn has four blocks")
         if features_after not in FEATURE_SPLITS:
             raise ValueError(f"features_after must be one of {sorted(FEATURE_SPLITS)}")
@@ -109,7 +126,7 @@ class SmallCnn(nn.Module):
         for i, w in enumerate(widths):
             # A strided first convolution reads the full-resolution input at a
             # quarter of the cost of the later blocks' resolution.
-            blocks.append(ConvBlock(cin, w, stem_stride if i == 0 else 1))
+            blocks.append(ConvBlock(cin, w, stem_stride if i == 0 else 1, block_convs[i]))
             cin = w
         self.blocks = nn.Sequential(*blocks)
         # Last block without pooling.
@@ -211,6 +228,61 @@ def operating_point(probs: np.ndarray, targets: np.ndarray, max_fp_per_1000: flo
     return t, sens, fp, notes
 
 
+def parse_families(specs, names):
+    """--label-family "A,B,C" (repeatable) -> list of index lists; exits on an unknown label."""
+    families = []
+    for spec in specs or []:
+        members = [m.strip() for m in spec.split(",") if m.strip()]
+        unknown = [m for m in members if m not in names]
+        if unknown or len(members) < 2:
+            sys.exit(f"train.py: --label-family {spec!r}: needs two or more of the manifest's labels"
+                     + (f" ({', '.join(unknown)} not among them)" if unknown else ""))
+        families.append([names.index(m) for m in members])
+    return families
+
+
+def calibrate(manifest: dict, pcal: np.ndarray, ycal: np.ndarray, max_fp_per_1000: float, families,
+              train_auc=None):
+    """Sets each label's operating point in `manifest` from per-study
+    calibration probabilities `pcal` and truth `ycal`; prints and returns the
+    report lines. A label of a family (--label-family) leaves out of its
+    negatives the studies positive for another label of its family: a nodule
+    called on a study with a spiculated lung lesion is the right alert (a
+    focal lung lesion for the thoracic radiologist) with the wrong subtype,
+    not a false alert; those calls are counted apart ("sibling calls")."""
+    names = [l["name"] for l in manifest["labels"]]
+    family_of = {i: [j for j in fam if j != i] for fam in families for i in fam}
+    lines = [f"{'label':24s} {'train AUC':>9s} {'cal AUC':>8s} {'cal +/-':>8s} {'threshold':>10s} "
+             f"{'cal sens':>8s} {'cal FP':>6s}"]
+    for i, name in enumerate(names):
+        keep = np.ones(len(ycal), dtype=bool)
+        if i in family_of:
+            keep = ~((ycal[:, i] < 0.5) & (ycal[:, family_of[i]].max(axis=1) > 0.5))
+        t, sens, fp, notes = operating_point(pcal[keep, i], ycal[keep, i], max_fp_per_1000)
+        if t is not None:
+            manifest["labels"][i]["operating_point"] = t
+        npos = int((ycal[:, i] > 0.5).sum())
+        a_tr = train_auc[i] if train_auc is not None else float("nan")
+        line = (f"{name:24s} {a_tr:9.3f} {auc(pcal[:, i], ycal[:, i]):8.3f} {npos:4d}/{int(keep.sum()) - npos:<4d} "
+                f"{(t if t is not None else float('nan')):10.6f} {sens:8.3f} {fp:6d}")
+        if i in family_of and t is not None:
+            sib = ~keep
+            line += (f"  sibling calls {int((pcal[sib, i] >= t).sum())}/{int(sib.sum())} "
+                     f"({', '.join(names[j] for j in family_of[i])} studies)")
+        lines.append(line)
+        lines.extend(f"  warning: {name}: {note}" for note in notes)
+    for line in lines:
+        print(line)
+    return lines
+
+
+def operating_point_rule(max_fp_per_1000: float, family_specs) -> str:
+    text = f"operating points: at most {max_fp_per_1000} FP per 1000 calibration negatives"
+    for spec in family_specs or []:
+        text += f"; family {spec}: a study positive for a sibling is not a false alert of the others"
+    return text
+
+
 def load_arrays(prefix: str, names, expected, any_col):
     """PREFIX.{x,y}.f32 + PREFIX.json from parallax-prepare-training -> (x, y, studies)."""
     with open(prefix + ".json") as f:
@@ -287,10 +359,21 @@ def main() -> int:
                     help="where features() ends (the map Grad-CAM/LayerCAM explains); weights do not depend on it")
     ap.add_argument("--pool", default="avg", choices=("avg", "max", "avgmax"),
                     help="global pooling before the linear layer (the committed models: avg)")
+    ap.add_argument("--block-convs", default="1,1,1,1",
+                    help="3x3 convolutions in each of the four blocks (the committed models: 1,1,1,1)")
+    ap.add_argument("--label-family", action="append", default=[],
+                    help="comma-separated labels of one family (repeatable): for each, the calibration "
+                         "negatives positive for a sibling do not count as its false alerts")
     ap.add_argument("--any-label", default=None,
                     help="label whose target is the union of all other labels")
     args = ap.parse_args()
 
+    try:
+        block_convs = tuple(int(v) for v in args.block_convs.split(","))
+    except ValueError:
+        sys.exit(f"train.py: --block-convs {args.block_convs!r} is not four integers such as 2,2,1,1")
+    if len(block_convs) != 4 or min(block_convs) < 1:
+        sys.exit(f"train.py: --block-convs {args.block_convs!r} needs four integers of at least 1, such as 2,2,1,1")
     torch.set_num_threads(max(1, args.threads))
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -309,6 +392,7 @@ def main() -> int:
         if args.any_label not in names:
             sys.exit(f"train.py: --any-label {args.any_label!r} is not a label of the manifest")
         any_col = names.index(args.any_label)
+    families = parse_families(args.label_family, names)
     x, y, studies = load_arrays(args.data, names, expected, any_col)
     shape = list(x.shape)
     n = shape[0]
@@ -338,7 +422,7 @@ def main() -> int:
     neg = len(ytr) - pos
     pos_weight = torch.tensor(np.clip(neg / np.maximum(pos, 1.0), 1.0, 50.0), dtype=torch.float32)
     model = SmallCnn(shape[1], L, stem_stride=args.stem_stride, features_after=args.features_after,
-                     pool=args.pool)
+                     pool=args.pool, block_convs=block_convs)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = max(1, args.epochs * math.ceil(len(xtr) / args.batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps)
@@ -370,25 +454,10 @@ def main() -> int:
     pcal_items = predict(model, xcal, 64)
     # The service decides per study: max over a study's items.
     pcal, ycal = per_study(pcal_items, cal_studies), per_study(ycal, cal_studies)
-    report = []
     out_manifest = copy.deepcopy(manifest)
     print(f"calibration per study ({len(cal_studies)} studies); train AUC per item")
-    print(f"{'label':24s} {'train AUC':>9s} {'cal AUC':>8s} {'cal +/-':>8s} {'threshold':>10s} "
-          f"{'cal sens':>8s} {'cal FP':>6s}")
-    for i, name in enumerate(names):
-        a_tr = auc(ptr[:, i], ytr[:, i])
-        a_cal = auc(pcal[:, i], ycal[:, i])
-        t, sens, fp, notes = operating_point(pcal[:, i], ycal[:, i], args.max_fp_per_1000)
-        if t is not None:
-            out_manifest["labels"][i]["operating_point"] = t
-        npos = int((ycal[:, i] > 0.5).sum())
-        line = (f"{name:24s} {a_tr:9.3f} {a_cal:8.3f} {npos:4d}/{len(ycal) - npos:<4d} "
-                f"{(t if t is not None else float('nan')):10.6f} {sens:8.3f} {fp:6d}")
-        print(line)
-        report.append(line)
-        for note in notes:
-            print(f"  warning: {name}: {note}")
-            report.append(f"  warning: {name}: {note}")
+    report = calibrate(out_manifest, pcal, ycal, args.max_fp_per_1000, families,
+                       train_auc=[auc(ptr[:, i], ytr[:, i]) for i in range(L)])
 
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d%H%M%S")
     out_manifest["version"] = args.version or f"{manifest['version'].split('+')[0]}+{stamp}"
@@ -415,12 +484,13 @@ def main() -> int:
     header = [f"model {manifest['id']} version {out_manifest['version']} device_uid {out_manifest['device_uid']}",
               f"data {args.data}: {n} items, train {len(xtr)}, calibration {len(xcal)} items in "
               f"{len(cal_studies)} studies ({args.calibration_data or 'split from data'}); "
-              f"stem stride {args.stem_stride}; features after {args.features_after}; pool {args.pool}; "
+              f"stem stride {args.stem_stride}; block convs {args.block_convs}; features after {args.features_after}; "
+              f"pool {args.pool}; "
               f"epochs {args.epochs}, seed {args.seed}, torch {torch.__version__}",
-              f"operating points: at most {args.max_fp_per_1000} FP per 1000 calibration negatives",
+              operating_point_rule(args.max_fp_per_1000, args.label_family),
               "label, train AUC (items), calibration AUC (studies), calibration pos/neg studies, threshold, sensitivity, FP"]
     with open(os.path.join(args.out, manifest["id"] + ".training.txt"), "w") as f:
-        f.write("\n".join(header + report) + "\n")
+        f.write("\n".join(header + report[1:]) + "\n")
     print(f"wrote {pt} and {manifest['id']}.json (device_uid {out_manifest['device_uid']}) "
           f"in {time.time() - started:.0f} s")
     return 0
