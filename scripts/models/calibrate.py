@@ -18,7 +18,6 @@ appends what it measured to DIR/<id>.training.txt.
 """
 import argparse
 import datetime
-import importlib.util
 import json
 import os
 import sys
@@ -26,14 +25,7 @@ import uuid
 
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def load_train_module():
-    spec = importlib.util.spec_from_file_location("parallax_train", os.path.join(HERE, "train.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+import train  # scripts/models/train.py, beside this script (sys.path[0])
 
 
 def main() -> int:
@@ -45,7 +37,6 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(max(1, args.threads))
-    train = load_train_module()
 
     prefix = args.model[:-3] if args.model.endswith(".pt") else args.model
     with open(prefix + ".json") as f:

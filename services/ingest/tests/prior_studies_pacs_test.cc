@@ -93,6 +93,19 @@ int64_t WaitForCount(IngestFixture& f, const std::string& query, int64_t want) {
   return got;
 }
 
+// A head CT of kPatient (2026-12-01, phantom seed `seed`) and its prior
+// (2025-10-10, seed + 1), stored through ingest's C-STORE SCP.
+std::pair<PhantomWritten, PhantomWritten> StoreCurrentAndPrior(IngestFixture& f, int seed) {
+  PhantomWritten current = WritePhantom(Spec(kPatient, "CT", "HEAD", "20261201", seed, 1), f.NewDir("s"));
+  PhantomWritten prior = WritePhantom(Spec(kPatient, "CT", "HEAD", "20251010", seed + 1, 1), f.NewDir("s"));
+  for (const PhantomWritten* w : {&current, &prior}) {
+    auto sent = f.StoreScu(w->files);
+    INFO(sent.output);
+    REQUIRE(sent.exit_code == 0);
+  }
+  return {std::move(current), std::move(prior)};
+}
+
 }  // namespace
 
 TEST_CASE("FindPriorStudies merges the PACS's priors with the local ones and retrieve=true fetches the most "
@@ -264,13 +277,7 @@ TEST_CASE("an unreachable or silent PACS gives the local priors quickly with a n
   SECTION("the PACS accepts the connection and never answers") { f.config().prior_pacs = "hung"; }
   f.Start();
   IngestClient client(f.config().grpc_address);
-  const PhantomWritten current = WritePhantom(Spec(kPatient, "CT", "HEAD", "20261201", 201, 1), f.NewDir("s"));
-  const PhantomWritten prior = WritePhantom(Spec(kPatient, "CT", "HEAD", "20251010", 202, 1), f.NewDir("s"));
-  for (const PhantomWritten* w : {&current, &prior}) {
-    auto sent = f.StoreScu(w->files);
-    INFO(sent.output);
-    REQUIRE(sent.exit_code == 0);
-  }
+  const auto [current, prior] = StoreCurrentAndPrior(f, 201);
 
   v1::FindPriorStudiesResponse response;
   const auto start = Clock::now();
@@ -306,13 +313,7 @@ TEST_CASE("a caller's deadline shorter than the PACS timeouts still gets the loc
   f.config().prior_pacs_query_timeout_seconds = 30;  // far beyond the caller's patience
   f.Start();
   IngestClient client(f.config().grpc_address);
-  const PhantomWritten current = WritePhantom(Spec(kPatient, "CT", "HEAD", "20261201", 211, 1), f.NewDir("s"));
-  const PhantomWritten prior = WritePhantom(Spec(kPatient, "CT", "HEAD", "20251010", 212, 1), f.NewDir("s"));
-  for (const PhantomWritten* w : {&current, &prior}) {
-    auto sent = f.StoreScu(w->files);
-    INFO(sent.output);
-    REQUIRE(sent.exit_code == 0);
-  }
+  const auto [current, prior] = StoreCurrentAndPrior(f, 211);
 
   struct Case {
     std::chrono::milliseconds deadline;
