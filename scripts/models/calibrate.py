@@ -65,8 +65,7 @@ def main() -> int:
                 f"(weights unchanged; version {manifest['version']}, device_uid {manifest['device_uid']}) on "
                 f"{len(studies)} calibration studies ({os.path.basename(args.calibration_data)}); "
                 f"{train.operating_point_rule(args.max_fp_per_1000, args.label_family)}\n")
-        f.write("label, train AUC (nan: not measured here), calibration AUC (studies), calibration pos/neg studies, "
-                "threshold, sensitivity, FP\n")
+        f.write(train.REPORT_COLUMNS + "\n")
         f.write("\n".join(report[1:]) + "\n")
     print(f"wrote {prefix}.json (version {manifest['version']})")
     return 0

@@ -276,6 +276,12 @@ def calibrate(manifest: dict, pcal: np.ndarray, ycal: np.ndarray, max_fp_per_100
     return lines
 
 
+# The columns of calibrate()'s lines, as *.training.txt names them (train
+# AUC is nan where it was not measured: scripts/models/calibrate.py).
+REPORT_COLUMNS = ("label, train AUC (items), calibration AUC (studies), calibration pos/neg studies, threshold, "
+                  "sensitivity, FP")
+
+
 def operating_point_rule(max_fp_per_1000: float, family_specs) -> str:
     text = f"operating points: at most {max_fp_per_1000} FP per 1000 calibration negatives"
     for spec in family_specs or []:
@@ -488,7 +494,7 @@ def main() -> int:
               f"pool {args.pool}; "
               f"epochs {args.epochs}, seed {args.seed}, torch {torch.__version__}",
               operating_point_rule(args.max_fp_per_1000, args.label_family),
-              "label, train AUC (items), calibration AUC (studies), calibration pos/neg studies, threshold, sensitivity, FP"]
+              REPORT_COLUMNS]
     with open(os.path.join(args.out, manifest["id"] + ".training.txt"), "w") as f:
         f.write("\n".join(header + report[1:]) + "\n")
     print(f"wrote {pt} and {manifest['id']}.json (device_uid {out_manifest['device_uid']}) "

@@ -317,12 +317,7 @@ absl::StatusOr<PriorSearchResult> PriorFinder::Find(const PriorSearch& search) {
     notes.push_back(absl::StrCat("the caller's deadline left no time to ask PACS ", pacs_.pacs.name,
                                  "; local priors only"));
   } else {
-    auto budget_end = started + pacs_.query_budget;
-    std::string budget_spent = absl::StrCat("the query budget of ", pacs_.query_budget.count(), " s was spent");
-    if (search.deadline && *search.deadline < budget_end) {
-      budget_end = *search.deadline;
-      budget_spent = "the caller's deadline came";
-    }
+    const auto budget_end = started + pacs_.query_budget;
     dicom::StudyQuery query;
     query.patient_id = current->patient_id;
     query.modalities.assign(kind.modalities.begin(), kind.modalities.end());
@@ -378,10 +373,13 @@ absl::StatusOr<PriorSearchResult> PriorFinder::Find(const PriorSearch& search) {
         bool checked = false;
         if (series_usable && std::chrono::steady_clock::now() >= budget_end) {
           series_usable = false;
-          series_problem = budget_spent;
+          series_problem = absl::StrCat("the query budget of ", pacs_.query_budget.count(), " s was spent");
+        } else if (series_usable && SecondsLeft(search.deadline) < 1) {
+          series_usable = false;
+          series_problem = "the caller's deadline came";
         }
         if (series_usable) {
-          auto series = dicom::FindSeries(pacs_.pacs, Within(pacs_.query, std::max(1, SecondsLeft(search.deadline))),
+          auto series = dicom::FindSeries(pacs_.pacs, Within(pacs_.query, SecondsLeft(search.deadline)),
                                           c.prior.study_instance_uid);
           if (series.ok()) {
             checked = true;
