@@ -17,7 +17,11 @@
 #include <functional>
 #include <sstream>
 #include <thread>
+#include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <grpcpp/grpcpp.h>
@@ -39,12 +43,46 @@ using json = nlohmann::json;
 namespace esc = parallax::escalation::v1;
 namespace alerting = parallax::alerting::v1;
 
-// Ports of this stack: the usual ones + an offset between 300 and 890 taken
-// from the process id, so runs beside each other (or a stack still shutting
-// down) do not collide; the benchmarks use 1000 and 1100.
-const int kOffset = 300 + 10 * (getpid() % 60);
-const std::string kEhr = "http://127.0.0.1:" + std::to_string(8091 + kOffset);
-const std::string kOrthanc = "http://127.0.0.1:" + std::to_string(18042 + kOffset);
+// Ports of this stack: the usual ones + an offset between 300 and 890 whose
+// ports were all free when the stack started (Picg_offset), so runs beside each
+// other (or a stack still shutting down) do not collide; the benchmarks use
+// 1000 and 1100. The base ports of scripts/parallax lie partly in Linux's
+// ephemeral range, where other tests' servers bind port 0, so a start-up that
+// fails is tried again at another offset.
+int g_offset = 300;
+std::string Ehr() { return "http://127.0.0.1:" + std::to_string(8091 + g_offset); }
+std::string Orthanc() { return "http://127.0.0.1:" + std::to_string(18042 + g_offset); }
+
+bool PortFree(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return free;
+}
+
+// Every port scripts/parallax opens at this offset.
+bool OffsetFree(int offset) {
+  std::vector<int> bases = {8080, 8090, 8091, 11112, 14242, 18042, 55433};
+  for (int b = 9101; b <= 9108; ++b) bases.push_back(b);
+  for (int b = 50051; b <= 50058; ++b) bases.push_back(b);
+  for (int b : bases)
+    if (!PortFree(b + offset)) return false;
+  return true;
+}
+
+int Picg_offset(unsigned attempt) {
+  const unsigned start = static_cast<unsigned>(getpid()) + 17 * attempt;
+  for (unsigned i = 0; i < 60; ++i) {
+    const int offset = 300 + 10 * static_cast<int>((start + i) % 60);
+    if (OffsetFree(offset)) return offset;
+  }
+  return 300 + 10 * static_cast<int>(start % 60);  // none free: start fails and says which service
+}
 
 struct Ran {
   int exit_code;
@@ -82,14 +120,25 @@ struct Stack {
   std::string env;
   Stack() {
     home = (std::filesystem::temp_directory_path() / ("parallax-e2e-" + std::to_string(getpid()))).string();
-    std::filesystem::create_directories(home);
-    env = "PARALLAX_HOME=" + home + " PARALLAX_PORT_OFFSET=" + std::to_string(kOffset) +
-          " BUILD_DIR=" + parallax::testing::BinDir() + " PARALLAX_SKIP_BUILD=1 ";
-    Ran up = Run(env + parallax::testing::SourceDir() + "/scripts/parallax up --stable-after 1s");
-    if (up.exit_code != 0) {
+    Ran up{-1, ""};
+    std::string tries;
+    for (unsigned attempt = 0; attempt < 3; ++attempt) {
+      std::filesystem::remove_all(home);
+      std::filesystem::create_directories(home);
+      g_offset = Picg_offset(attempt);
+      env = "PARALLAX_HOME=" + home + " PARALLAX_PORT_OFFSET=" + std::to_string(g_offset) +
+            " BUILD_DIR=" + parallax::testing::BinDir() + " PARALLAX_SKIP_BUILD=1 ";
+      up = Run(env + parallax::testing::SourceDir() + "/scripts/parallax up --stable-after 1s");
+      if (up.exit_code == 0) break;
       // The destructor does not run when the constructor fails: stop what did start.
       Run(env + parallax::testing::SourceDir() + "/scripts/parallax down");
+      // Only a service that would not start (a port taken meanwhile) is worth another offset.
+      if (attempt == 2 || (up.output.find("exited at start-up") == std::string::npos &&
+                           up.output.find("did not become healthy") == std::string::npos))
+        break;
+      tries += "offset " + std::to_string(g_offset) + ":\n" + up.output + "\n";
     }
+    if (!tries.empty()) WARN("the stack's earlier start-ups:\n" + tries);
     INFO(up.output);
     REQUIRE(up.exit_code == 0);
   }
@@ -105,7 +154,7 @@ struct Stack {
     return s.str();
   }
   std::string Psql(const std::string& sql) const {
-    Ran r = Run("psql postgresql://postgres@127.0.0.1:" + std::to_string(55433 + kOffset) + "/parallax -Atc \"" +
+    Ran r = Run("psql postgresql://postgres@127.0.0.1:" + std::to_string(55433 + g_offset) + "/parallax -Atc \"" +
                 sql + "\"");
     return r.output;
   }
@@ -126,7 +175,7 @@ std::string Token(const Stack& stack, const std::string& user, std::vector<paral
 
 template <typename Stub>
 std::unique_ptr<Stub> Connect(int port) {
-  return std::make_unique<Stub>(parallax::rpc::MakeChannel("127.0.0.1:" + std::to_string(port + kOffset)));
+  return std::make_unique<Stub>(parallax::rpc::MakeChannel("127.0.0.1:" + std::to_string(port + g_offset)));
 }
 
 std::unique_ptr<grpc::ClientContext> As(const std::string& token) {
@@ -148,7 +197,7 @@ std::string SendPhantom(const Stack& stack, const std::string& name, const std::
   }
   REQUIRE(!study_dir.empty());
   Ran sent = Run("TCP_NODELAY=1 storescu -aet MODALITY -aec PARALLAX +sd +sp '*.dcm' 127.0.0.1 " +
-                 std::to_string(11112 + kOffset) + " " + study_dir);
+                 std::to_string(11112 + g_offset) + " " + study_dir);
   INFO(sent.output);
   REQUIRE(sent.exit_code == 0);
   std::ifstream truth(study_dir + "/truth.json");
@@ -175,7 +224,7 @@ std::vector<alerting::Alert> AlertsOf(alerting::AlertRouting::Stub& routing, con
 
 // The report the EHR holds for a report id (status), "" when none.
 std::string EhrReportStatus(const std::string& report_id) {
-  json bundle = GetJson(kEhr + "/fhir/DiagnosticReport?identifier=urn:parallax:id%7C" + report_id);
+  json bundle = GetJson(Ehr() + "/fhir/DiagnosticReport?identifier=urn:parallax:id%7C" + report_id);
   if (!bundle.is_object() || !bundle.contains("entry") || bundle["entry"].empty()) return "";
   return bundle["entry"][0]["resource"].value("status", "");
 }
@@ -231,7 +280,7 @@ TEST_CASE("end to end: alert, review, escalation, report to the EHR and SR to th
   CHECK(WaitUntil([&] { return EhrReportStatus(film_report_id) == "preliminary"; }, 30s));
   CHECK(WaitUntil(
       [&] {
-        json bundle = GetJson(kEhr + "/fhir/Communication?identifier=urn:parallax:id%7C" + ptx->alert_id());
+        json bundle = GetJson(Ehr() + "/fhir/Communication?identifier=urn:parallax:id%7C" + ptx->alert_id());
         return bundle.is_object() && bundle.contains("entry") && !bundle["entry"].empty();
       },
       30s));
@@ -319,7 +368,7 @@ TEST_CASE("end to end: alert, review, escalation, report to the EHR and SR to th
   std::string ptx_comm_status;
   CHECK(WaitUntil(
       [&] {
-        json bundle = GetJson(kEhr + "/fhir/Communication?identifier=urn:parallax:id%7C" + ptx->alert_id());
+        json bundle = GetJson(Ehr() + "/fhir/Communication?identifier=urn:parallax:id%7C" + ptx->alert_id());
         if (!bundle.is_object() || !bundle.contains("entry") || bundle["entry"].empty()) return false;
         ptx_comm_status = bundle["entry"][0]["resource"].value("status", "");
         return ptx_comm_status == "completed";
@@ -341,7 +390,7 @@ TEST_CASE("end to end: alert, review, escalation, report to the EHR and SR to th
   CHECK(ich_now.alert().resolution() == alerting::RESOLUTION_OUTCOME_ESCALATED);
   // The final report links the heatmap, which the facade serves to a signed-in reader.
   {
-    json bundle = GetJson(kEhr + "/fhir/DiagnosticReport?identifier=urn:parallax:id%7C" + film_report_id);
+    json bundle = GetJson(Ehr() + "/fhir/DiagnosticReport?identifier=urn:parallax:id%7C" + film_report_id);
     REQUIRE(bundle.contains("entry"));
     json forms = bundle["entry"][0]["resource"].value("presentedForm", json::array());
     std::string png_url;
@@ -360,7 +409,7 @@ TEST_CASE("end to end: alert, review, escalation, report to the EHR and SR to th
   CHECK(WaitUntil(
       [&] {
         json found = nullptr;
-        auto r = parallax::http::Fetch("POST", kOrthanc + "/tools/find", {{"Content-Type", "application/json"}},
+        auto r = parallax::http::Fetch("POST", Orthanc() + "/tools/find", {{"Content-Type", "application/json"}},
                                        json{{"Level", "Series"}, {"Query", {{"Modality", "SR"}, {"StudyInstanceUID", film}}}}.dump(),
                                        5s);
         if (!r.ok() || r->status != 200) return false;
@@ -370,7 +419,7 @@ TEST_CASE("end to end: alert, review, escalation, report to the EHR and SR to th
       60s));
 
   // 5. The EHR goes down; the senior's decision waits in the outbox and arrives once it is back.
-  REQUIRE(parallax::http::Fetch("POST", kEhr + "/_control/down", {}, "", 5s).ok());
+  REQUIRE(parallax::http::Fetch("POST", Ehr() + "/_control/down", {}, "", 5s).ok());
   esc::DecideCaseRequest decide;
   decide.set_request_id("e2e-decide-1");
   decide.set_actor_user_id("dr.senior");
@@ -388,11 +437,11 @@ TEST_CASE("end to end: alert, review, escalation, report to the EHR and SR to th
   const std::string head_report_id = decided.report().report_id();
   std::this_thread::sleep_for(3s);
   CHECK(EhrReportStatus(head_report_id) != "final");
-  json stats = GetJson(kEhr + "/_stats");
+  json stats = GetJson(Ehr() + "/_stats");
   CHECK(stats.value("refused_while_down", 0) > 0);
-  REQUIRE(parallax::http::Fetch("POST", kEhr + "/_control/up", {}, "", 5s).ok());
+  REQUIRE(parallax::http::Fetch("POST", Ehr() + "/_control/up", {}, "", 5s).ok());
   CHECK(WaitUntil([&] { return EhrReportStatus(head_report_id) == "final"; }, 90s));
-  stats = GetJson(kEhr + "/_stats");
+  stats = GetJson(Ehr() + "/_stats");
   INFO(stats.dump());
   CHECK(stats.value("duplicate_identifiers", -1) == 0);
   CHECK(stats["resources"].value("Task", 0) == 1);
@@ -422,7 +471,7 @@ TEST_CASE("end to end: alert, review, escalation, report to the EHR and SR to th
   // The audit log reaches the EHR as FHIR AuditEvents (audit exporter -> facade -> EHR).
   CHECK(WaitUntil(
       [&] {
-        json s = GetJson(kEhr + "/_stats");
+        json s = GetJson(Ehr() + "/_stats");
         return s.is_object() && s["resources"].is_object() && s["resources"].value("AuditEvent", 0) > 0;
       },
       60s));

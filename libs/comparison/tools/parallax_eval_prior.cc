@@ -68,6 +68,7 @@
 
 #include <absl/status/statusor.h>
 #include <absl/strings/str_cat.h>
+#include <absl/strings/str_format.h>
 #include <absl/strings/str_split.h>
 
 #include "parallax/common/v1/finding.pb.h"
@@ -862,6 +863,19 @@ int main(int argc, char** argv) {
                                 std::round(residual * 1000) / 1000)
                        .c_str()
                  : "");
+        if (kind == "chest_xray" && std::getenv("PARALLAX_EVAL_DEBUG") != nullptr) {
+          // The lung lesion labels at both times (probability, + when positive).
+          std::string family;
+          for (const char* name : {"Nodule", "Mass", "Lung Lesion"}) {
+            const int fi = LabelIndex(prior->analysis, name);
+            if (fi < 0) continue;
+            const auto& a = prior->analysis.labels[fi];
+            const auto& b = current->analysis.labels[fi];
+            absl::StrAppend(&family, " ", name, " ", absl::StrFormat("%.3f%s", a.probability, a.positive ? "+" : ""),
+                            " -> ", absl::StrFormat("%.3f%s", b.probability, b.positive ? "+" : ""), ";");
+          }
+          std::printf("    family:%s\n", family.c_str());
+        }
         std::fflush(stdout);
         std::error_code ec;
         fs::remove_all(dir, ec);
