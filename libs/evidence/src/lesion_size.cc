@@ -210,15 +210,15 @@ LesionSize MeasureFromSlice(const LesionSizeInput& in, const LesionSizeOptions& 
   // 4-5. Threshold and region given the normal tissue; returns false (with
   // out.reason) when not measurable.
   std::vector<uint8_t> lesion;
-  const auto segment = [&](double median, double sd) -> bool {
+  const auto segment = [&](double median, double sd, double min_contrast) -> bool {
     sd = std::max(sd, 1e-6 * std::max(1.0, std::abs(median)));
     out.normal_median = median;
     out.normal_sd = sd;
     out.contrast_sd = (out.level - median) / sd;
-    if (out.contrast_sd < o.min_contrast_sd) {
+    if (out.contrast_sd < min_contrast) {
       out.reason = absl::StrFormat("the lesion is not distinguishable from the surrounding tissue (contrast %.1f sd, "
                                    "at least %.1f needed)",
-                                   out.contrast_sd, o.min_contrast_sd);
+                                   out.contrast_sd, min_contrast);
       return false;
     }
     const double t = median + o.fraction * (out.level - median);
@@ -406,7 +406,15 @@ LesionSize MeasureFromSlice(const LesionSizeInput& in, const LesionSizeOptions& 
     out.reason = "too little tissue around the lesion to tell what is normal";
     return out;
   }
-  if (!segment(median, sd)) return out;
+  const double first_gate = o.refine_passes > 0 && o.first_pass_min_contrast_sd >= 0
+                                ? std::min(o.first_pass_min_contrast_sd, o.min_contrast_sd)
+                                : o.min_contrast_sd;
+  if (!segment(median, sd, first_gate)) return out;
+  struct Segmented {
+    std::vector<uint8_t> lesion;
+    double median, sd, threshold, contrast;
+  };
+  std::optional<Segmented> kept;
   for (int pass = 0; pass < o.refine_passes; ++pass) {
     // Centre and extent of the lesion so far; the shell lies beyond it.
     double cz = 0, cy = 0, cx = 0;
@@ -433,8 +441,31 @@ LesionSize MeasureFromSlice(const LesionSizeInput& in, const LesionSizeOptions& 
     const double r_eq = film ? std::sqrt(count * voxel / M_PI) : std::cbrt(3 * count * voxel / (4 * M_PI));
     const double r_in = std::sqrt(extent2) + 3, r_out = r_in + std::max(15.0, r_eq);
     std::vector<uint8_t> previous = lesion;
-    if (!normal(cz, cy, cx, r_in, r_out, &previous, &median, &sd)) break;
-    if (!segment(median, sd)) return out;
+    if (!normal(cz, cy, cx, r_in, r_out, &previous, &median, &sd)) {
+      if (out.contrast_sd < o.min_contrast_sd) {
+        out.reason = "too little tissue around the lesion to tell what is normal";
+        return out;
+      }
+      break;
+    }
+    // The region this shell surrounds, as segmented (kept when the shell
+    // tells it from its surroundings, for fall_back_to_separated_region).
+    Segmented before{lesion, out.normal_median, out.normal_sd, out.threshold, out.contrast_sd};
+    if (segment(median, sd, o.min_contrast_sd)) {
+      kept = std::move(before);
+      continue;
+    }
+    if (!o.fall_back_to_separated_region || !kept) return out;
+    // This region leaked (along a rib, into the mediastinum): the shell
+    // beyond it lies on brighter tissue. The last region whose own shell
+    // told it apart stands.
+    lesion = std::move(kept->lesion);
+    out.normal_median = kept->median;
+    out.normal_sd = kept->sd;
+    out.threshold = kept->threshold;
+    out.contrast_sd = kept->contrast;
+    out.reason.clear();
+    break;
   }
 
   int64_t count = 0;
@@ -510,6 +541,13 @@ LesionSizeOptions LesionSizeOptionsFor(BodyRegion region, const std::vector<floa
     // The spread of a film's surroundings is anatomy (ribs, vessels, the
     // heart's edge), not noise: a lesion 1.5 robust sd above it stands out.
     o.min_contrast_sd = 1.5;
+    // The first shell, 25-45 mm around the seed, lies partly inside a
+    // large mass or across ribs; it only has to find the lesion's core. The
+    // gate that decides is the one on the shell beyond the segmented lesion.
+    o.first_pass_min_contrast_sd = 0.75;
+    // A region that leaks along a rib or into the mediastinum moves the
+    // next shell onto them; the last region told apart stands.
+    o.fall_back_to_separated_region = true;
     // A film's lesion thins towards its edge (a sphere's projection): the
     // threshold lies nearer the surroundings than half-way.
     o.fraction = 0.3;

@@ -261,3 +261,42 @@ TEST_CASE("a lesion at the peak needs the image's spacing", "[lesion_size]") {
   REQUIRE(flat.ok());
   CHECK_FALSE(flat->measurable);
 }
+
+TEST_CASE("a film nodule beside the mediastinum is measured from the last region told apart from its surroundings",
+          "[lesion_size][phantom]") {
+  // Follow-up seed 700139: a nodule at the left upper lung's medial edge,
+  // crossed by ribs, 2-3 cm from the mediastinum. The refined threshold
+  // lets the region run along a rib, and the shell beyond that region lies
+  // on the mediastinum (contrast ~1 sd). Without the fall-back neither time
+  // is measurable and a shrinking nodule reads "stable, size not compared".
+  ph::FollowUpOptions fo;
+  fo.kind = "chest_xray";
+  fo.findings = {"Nodule"};
+  fo.changes = {ph::Change::kSmaller};
+  fo.seed = 700139;
+  auto pair = ph::MakeFollowUpPair(fo);
+  REQUIRE(pair.ok());
+  const ph::FindingChange& tc = pair->changes.at(0);
+  const ph::Study* studies[2] = {&pair->prior, &pair->current};
+  const int index[2] = {tc.prior_index, tc.current_index};
+  const double truth[2] = {tc.prior_size, tc.current_size};
+  double sizes[2] = {0, 0};
+  for (int t = 0; t < 2; ++t) {
+    const ph::Finding& f = studies[t]->findings.at(static_cast<size_t>(index[t]));
+    const ev::LesionSizeInput in = FromStudy(*studies[t], f, "Nodule", 2.0);
+    ev::LesionSizeOptions o = ev::LesionSizeOptionsFor(ev::BodyRegion::kChestFilm, in.image);
+    REQUIRE(o.fall_back_to_separated_region);
+    auto s = ev::MeasureLesion(in, o);
+    REQUIRE(s.ok());
+    INFO((t ? "current" : "prior") << " truth " << truth[t] << " cm2, measured " << SizeOf(*s) << " ("
+                                   << s->reason << ") contrast " << s->contrast_sd);
+    CHECK(s->measurable);
+    CHECK(SizeOf(*s) == Approx(truth[t]).epsilon(0.5));
+    sizes[t] = SizeOf(*s);
+    o.fall_back_to_separated_region = false;
+    auto without = ev::MeasureLesion(in, o);
+    REQUIRE(without.ok());
+    CHECK_FALSE(without->measurable);
+  }
+  CHECK(ph::ClassifyChange(sizes[0], sizes[1]) == ph::Change::kSmaller);
+}

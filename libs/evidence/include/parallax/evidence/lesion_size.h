@@ -92,6 +92,14 @@ struct LesionSizeOptions {
   int refine_passes = 2;             // shell re-estimates around the segmented lesion
   double fraction = 0.5;             // threshold at median + fraction x (level - median); in (0, 1)
   double min_contrast_sd = 3;        // level must exceed the normal median by this many robust sd
+  // The first pass's gate, when there are refine passes (which then gate at
+  // min_contrast_sd, the last one deciding); < 0 = min_contrast_sd.
+  double first_pass_min_contrast_sd = -1;
+  // When a refine pass's shell no longer tells the region from its
+  // surroundings (contrast below min_contrast_sd), keep the region of the
+  // pass before, which its own shell did tell apart, instead of answering
+  // "not measurable". False: not measurable.
+  bool fall_back_to_separated_region = false;
   float body_floor = -1e30f;         // voxels <= this are outside the patient (not tissue)
   bool fill_holes = true;            // fill enclosed holes per slice
   int closing_pixels = 0;            // in-plane closing radius before filling holes (0 = none)
