@@ -23,7 +23,10 @@
 //      count as tissue.
 //   3. Lesion level: the seed's local mean. Contrast = (level - median) /
 //      robust sd; below `min_contrast_sd` the lesion is not measurable (the
-//      seed is not distinguishable from normal tissue).
+//      seed is not distinguishable from normal tissue). Each pass gates
+//      (the first at first_pass_min_contrast_sd when set); with
+//      fall_back_to_separated_region a refined pass that fails the gate
+//      keeps the previous pass's region when that pass's shell passed it.
 //   4. Threshold: median + `fraction` x (level - median) (half-way by
 //      default, the full width at half maximum of a blob).
 //   5. Region: the voxels past the threshold connected to the seed
@@ -143,9 +146,14 @@ absl::StatusOr<LesionSize> MeasureLesion(const LesionSizeInput& input, const Les
 //   chest film every pixel is tissue (the lungs are dark and are where a
 //              nodule lies); a larger reach (masses are up to 7 cm), three
 //              refining passes, a contrast of 1.5 robust sd suffices
-//              (the spread around a film lesion is anatomy, not noise), and
+//              (the spread around a film lesion is anatomy, not noise),
 //              the threshold at 0.3 of the way (a projected sphere thins
-//              towards its edge);
+//              towards its edge); the first shell, which may lie across
+//              ribs, the mediastinum or a large mass itself, gates at 0.75
+//              sd (it only finds the core; the refined shells gate at 1.5),
+//              and a refined region that leaks (along a rib, into the
+//              mediastinum: the next shell lies on them) falls back to the
+//              last region its own shell told apart;
 //   otherwise  the defaults.
 LesionSizeOptions LesionSizeOptionsFor(BodyRegion region, const std::vector<float>& image);
 
