@@ -5,8 +5,10 @@
 #include <cmath>
 #include <cstdint>
 
+#include <absl/strings/ascii.h>
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_format.h>
+#include <absl/strings/str_split.h>
 
 namespace parallax::comparison {
 namespace {
@@ -154,6 +156,18 @@ absl::Status CheckRule(const ChangeRule& rule) {
   if (!(rule.min_volume_ml >= 0) || !(rule.min_area_cm2 >= 0)) {
     return absl::InvalidArgumentError("ChangeRule minimum sizes must be >= 0");
   }
+  std::vector<std::string> seen;
+  for (const auto& family : rule.label_families) {
+    if (family.size() < 2) return absl::InvalidArgumentError("ChangeRule.label_families: a family needs two labels or more");
+    for (const std::string& label : family) {
+      if (label.empty()) return absl::InvalidArgumentError("ChangeRule.label_families: an empty label");
+      if (std::find(seen.begin(), seen.end(), label) != seen.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("ChangeRule.label_families: the label '", label, "' is listed twice"));
+      }
+      seen.push_back(label);
+    }
+  }
   if (!(rule.persistence_probability > 0 && rule.persistence_probability <= 1)) {
     return absl::InvalidArgumentError(absl::StrCat("ChangeRule.persistence_probability must lie in (0, 1], not ",
                                                    rule.persistence_probability));
@@ -209,6 +223,46 @@ Presence SubtypePresenceOf(const std::vector<Finding>& findings, const std::stri
 
 std::string Size(double v, const std::string& unit) { return absl::StrFormat("%.2f %s", v, unit); }
 
+// The family `label` belongs to under `rule`; null when none.
+const std::vector<std::string>* FamilyOf(const ChangeRule& rule, const std::string& label) {
+  for (const auto& family : rule.label_families) {
+    if (std::find(family.begin(), family.end(), label) != family.end()) return &family;
+  }
+  return nullptr;
+}
+
+// Both sides known and different: not the same lesion.
+bool SameSide(const Finding& a, const Finding* b) {
+  using common::v1::LATERALITY_UNSPECIFIED;
+  return b == nullptr || a.laterality() == LATERALITY_UNSPECIFIED || b->laterality() == LATERALITY_UNSPECIFIED ||
+         a.laterality() == b->laterality();
+}
+
+// label_families: `label`'s presence in `findings` through a sibling (see
+// ChangeRule): the most probable positive sibling on the side of `other`
+// (the label's Finding at the other time), else with `persistence` the most
+// probable persisting one. Sets *sibling to its label.
+Presence SiblingPresenceOf(const std::vector<Finding>& findings, const std::vector<std::string>& family,
+                           const std::string& label, double persistence, const ChangeRule& rule, const Finding* other,
+                           std::string* sibling) {
+  const auto best_of = [&](double p) {
+    std::pair<Presence, std::string> best;
+    for (const std::string& s : family) {
+      if (s == label) continue;
+      const Presence candidate = p > 0 ? PresenceOf(findings, s, p, &rule) : PresenceOf(findings, s);
+      if (candidate.finding == nullptr || !SameSide(*candidate.finding, other)) continue;
+      if (best.first.finding == nullptr || candidate.finding->probability() > best.first.finding->probability()) {
+        best = {candidate, s};
+      }
+    }
+    return best;
+  };
+  std::pair<Presence, std::string> best = best_of(0);
+  if (best.first.finding == nullptr && persistence > 0) best = best_of(persistence);
+  if (best.first.finding != nullptr) *sibling = best.second;
+  return best.first;
+}
+
 }  // namespace
 
 const char* ChangeClassName(ChangeClass change) {
@@ -242,6 +296,35 @@ ChangeClass ClassifySizes(double prior_size, double current_size, double min_siz
   if (r >= rule.larger_ratio) return ChangeClass::kLarger;
   if (r <= rule.smaller_ratio) return ChangeClass::kSmaller;
   return ChangeClass::kStable;
+}
+
+absl::StatusOr<std::vector<std::vector<std::string>>> ParseLabelFamilies(const std::string& text) {
+  std::vector<std::vector<std::string>> families;
+  for (absl::string_view part : absl::StrSplit(text, ';', absl::SkipWhitespace())) {
+    std::vector<std::string> family;
+    for (absl::string_view label : absl::StrSplit(part, ',')) {
+      family.emplace_back(absl::StripAsciiWhitespace(label));
+    }
+    families.push_back(std::move(family));
+  }
+  ChangeRule check;
+  check.label_families = families;
+  if (absl::Status s = CheckRule(check); !s.ok()) return s;
+  return families;
+}
+
+std::vector<std::string> WithFamilies(const std::vector<std::string>& labels, const ChangeRule& rule) {
+  std::vector<std::string> out;
+  const auto add = [&](const std::string& label) {
+    if (std::find(out.begin(), out.end(), label) == out.end()) out.push_back(label);
+  };
+  for (const std::string& label : labels) {
+    add(label);
+    if (const std::vector<std::string>* family = FamilyOf(rule, label)) {
+      for (const std::string& sibling : *family) add(sibling);
+    }
+  }
+  return out;
 }
 
 absl::StatusOr<int> DaysBetween(const std::string& from, const std::string& to) {
@@ -279,6 +362,14 @@ absl::StatusOr<std::vector<FindingChange>> CompareFindings(const std::vector<Fin
     if (persistence > 0 && before.finding == nullptr) before = presence(prior, persistence);
     if (persistence > 0 && now.finding == nullptr) now = presence(current, persistence);
     FindingChange c;
+    if (const std::vector<std::string>* family = summary.empty() ? FamilyOf(rule, label) : nullptr) {
+      if (before.finding == nullptr) {
+        before = SiblingPresenceOf(prior, *family, label, persistence, rule, now.finding, &c.prior_sibling);
+      }
+      if (now.finding == nullptr) {
+        now = SiblingPresenceOf(current, *family, label, persistence, rule, before.finding, &c.current_sibling);
+      }
+    }
     c.label = label;
     c.via_summary = before.via_summary || now.via_summary;
     c.interval_days = *interval;
@@ -326,6 +417,9 @@ absl::StatusOr<std::vector<FindingChange>> CompareFindings(const std::vector<Fin
       }
     }
     if (c.via_summary) c.note = absl::StrCat("through the finding '", summary, "' (its subtype): ", c.note);
+    for (const auto& [sibling, when] : {std::pair{c.prior_sibling, "prior"}, std::pair{c.current_sibling, "current"}}) {
+      if (!sibling.empty()) absl::StrAppend(&c.note, "; in the ", when, " study as '", sibling, "' (the same family)");
+    }
     out.push_back(std::move(c));
   }
   return out;

@@ -442,3 +442,102 @@ TEST_CASE("with subtypes through the summary a study without a prior lists the s
   REQUIRE(plain.ok());
   CHECK(plain->size() == 1);
 }
+
+namespace {
+
+ChangeRule LungLesionFamily() {
+  ChangeRule rule;
+  rule.label_families = {{"Nodule", "Mass", "Lung Lesion"}};
+  return rule;
+}
+
+}  // namespace
+
+TEST_CASE("with label families a nodule that grew into a mass is larger under both names, not resolved and new") {
+  const std::vector<Finding> prior = {Make("Nodule", true, std::nullopt, 1.0), Make("Mass", false)};
+  const std::vector<Finding> current = {Make("Nodule", false), Make("Mass", true, std::nullopt, 4.0)};
+
+  auto alone = CompareFindings(prior, current, "20250301", "20250901");
+  REQUIRE(alone.ok());
+  REQUIRE(Named(*alone, "Nodule") != nullptr);
+  CHECK(Named(*alone, "Nodule")->change == ChangeClass::kResolved);
+  CHECK(Named(*alone, "Mass")->change == ChangeClass::kNew);
+
+  auto grouped = CompareFindings(prior, current, "20250301", "20250901", LungLesionFamily());
+  REQUIRE(grouped.ok());
+  REQUIRE(grouped->size() == 2);
+  const FindingChange* mass = Named(*grouped, "Mass");
+  REQUIRE(mass != nullptr);
+  CHECK(mass->change == ChangeClass::kLarger);
+  CHECK(mass->prior_sibling == "Nodule");
+  CHECK(mass->current_sibling.empty());
+  CHECK(mass->prior_finding_id == "f-Nodule-pos");
+  REQUIRE(mass->prior_size.has_value());
+  CHECK(*mass->prior_size == Approx(1.0));
+  CHECK(mass->note.find("in the prior study as 'Nodule'") != std::string::npos);
+  const FindingChange* nodule = Named(*grouped, "Nodule");
+  REQUIRE(nodule != nullptr);
+  CHECK(nodule->change == ChangeClass::kLarger);
+  CHECK(nodule->current_sibling == "Mass");
+}
+
+TEST_CASE("a sibling on the other side, or outside any family, does not stand in for a label") {
+  Finding left = Make("Nodule", true, std::nullopt, 1.0);
+  left.set_laterality(parallax::common::v1::LATERALITY_LEFT);
+  Finding right = Make("Mass", true, std::nullopt, 4.0);
+  right.set_laterality(parallax::common::v1::LATERALITY_RIGHT);
+  auto r = CompareFindings({left, Make("Mass", false)}, {Make("Nodule", false), right}, "20250301", "20250901",
+                           LungLesionFamily());
+  REQUIRE(r.ok());
+  CHECK(Named(*r, "Nodule")->change == ChangeClass::kResolved);
+  CHECK(Named(*r, "Mass")->change == ChangeClass::kNew);
+
+  // Pneumothorax is in no family: a mass does not make it present.
+  auto other = CompareFindings({Make("Pneumothorax", true, std::nullopt, 3.0)},
+                               {Make("Pneumothorax", false), Make("Mass", true, std::nullopt, 4.0)}, "20250301",
+                               "20250901", LungLesionFamily());
+  REQUIRE(other.ok());
+  CHECK(Named(*other, "Pneumothorax")->change == ChangeClass::kResolved);
+  CHECK(Named(*other, "Mass")->change == ChangeClass::kNew);
+}
+
+TEST_CASE("a persisting sibling stands in only with a measured size") {
+  ChangeRule rule = LungLesionFamily();
+  rule.persistence_probability = 0.5;
+  Finding near = Make("Nodule", false, std::nullopt, 1.5);
+  near.set_probability(0.6);  // below its operating point, at or above the persistence probability
+  near.set_operating_point(0.8);
+  auto r = CompareFindings({near, Make("Mass", false)}, {Make("Mass", true, std::nullopt, 4.0)}, "20250301",
+                           "20250901", rule);
+  REQUIRE(r.ok());
+  const FindingChange* mass = Named(*r, "Mass");
+  REQUIRE(mass != nullptr);
+  CHECK(mass->change == ChangeClass::kLarger);
+  CHECK(mass->persisted_prior);
+  CHECK(mass->prior_sibling == "Nodule");
+
+  near.clear_area_cm2();
+  auto unmeasured = CompareFindings({near, Make("Mass", false)}, {Make("Mass", true, std::nullopt, 4.0)},
+                                    "20250301", "20250901", rule);
+  REQUIRE(unmeasured.ok());
+  CHECK(Named(*unmeasured, "Mass")->change == ChangeClass::kNew);
+}
+
+TEST_CASE("label families are parsed from their configured text and refused when malformed") {
+  auto f = parallax::comparison::ParseLabelFamilies(" Nodule, Mass ,Lung Lesion ; A,B");
+  REQUIRE(f.ok());
+  REQUIRE(f->size() == 2);
+  CHECK((*f)[0] == std::vector<std::string>{"Nodule", "Mass", "Lung Lesion"});
+  CHECK((*f)[1] == std::vector<std::string>{"A", "B"});
+  auto none = parallax::comparison::ParseLabelFamilies("");
+  REQUIRE(none.ok());
+  CHECK(none->empty());
+  auto single = parallax::comparison::ParseLabelFamilies("Nodule");
+  REQUIRE_FALSE(single.ok());
+  CHECK(single.status().message().find("two labels") != std::string::npos);
+  auto twice = parallax::comparison::ParseLabelFamilies("Nodule,Mass;Mass,Lung Lesion");
+  REQUIRE_FALSE(twice.ok());
+  CHECK(twice.status().message().find("'Mass' is listed twice") != std::string::npos);
+  auto empty_label = parallax::comparison::ParseLabelFamilies("Nodule,,Mass");
+  CHECK_FALSE(empty_label.ok());
+}

@@ -59,6 +59,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <memory>
 #include <optional>
 #include <string>
@@ -107,6 +108,7 @@ struct Args {
   bool same_region = false;
   double persistence = 1.0;  // ChangeRule::persistence_probability; 1 = off
   bool subtypes = false;     // ChangeRule::subtypes_through_summary
+  std::string families;      // ChangeRule::label_families (ParseLabelFamilies text); "" = none
   bool region_size = false;  // MR / films: the Grad-CAM region's size (before lesion_size.h), not the lesion's
   int threads = 2;
   std::string work_dir;
@@ -119,7 +121,8 @@ void Usage() {
                "usage: parallax-eval-prior [--models DIR] [--pairs N per kind and class] [--kinds head_ct,...]\n"
                "                           [--difficulty D] [--seed S] [--same-region] [--persistence P]\n"
                "                           [--threads T] [--work DIR] [--classes new,larger,...] [--labels L1,L2]\n"
-               "                           [--subtypes-through-summary] [--region-size] [--normal-pairs N per kind]\n");
+               "                           [--subtypes-through-summary] [--region-size] [--normal-pairs N per kind]\n"
+               "                           [--label-families 'Nodule,Mass,Lung Lesion']\n");
 }
 
 bool ParseArgs(int argc, char** argv, Args* a) {
@@ -151,6 +154,7 @@ bool ParseArgs(int argc, char** argv, Args* a) {
     else if (k == "--classes") a->classes = absl::StrSplit(v, ',');
     else if (k == "--labels") a->labels = absl::StrSplit(v, ',');
     else if (k == "--work") a->work_dir = v;
+    else if (k == "--label-families") a->families = v;
     else return false;
   }
   return a->pairs > 0 && a->normal_pairs >= 0;
@@ -629,6 +633,13 @@ int main(int argc, char** argv) {
   cmp::ChangeRule rule;
   rule.persistence_probability = args.persistence;
   rule.subtypes_through_summary = args.subtypes;
+  if (auto families = cmp::ParseLabelFamilies(args.families); families.ok()) {
+    rule.label_families = *families;
+  } else {
+    std::fprintf(stderr, "--label-families: %s\n", std::string(families.status().message()).c_str());
+    return 2;
+  }
+  if (!args.families.empty()) std::printf("label families: %s\n", args.families.c_str());
   std::printf("rule: larger >= %.2f, smaller <= %.2f, minimum %.2f mL / %.2f cm2, persistence %s, subtypes %s; "
               "MR / film sizes: %s\n",
               rule.larger_ratio, rule.smaller_ratio, rule.min_volume_ml, rule.min_area_cm2,
@@ -738,6 +749,10 @@ int main(int argc, char** argv) {
         // Findings as the inference + explainability services would carry them.
         std::vector<Finding> findings[2];
         std::optional<EvidenceMeasure> evidence[2];
+        // Sizes where the comparison may need them: the truth's label, and
+        // its family's (a sibling may stand in for it at one time).
+        std::set<std::string> measured_labels;
+        for (const std::string& l : cmp::WithFamilies({label}, rule)) measured_labels.insert(l);
         double register_ms = 0, residual = 0;
         std::optional<SameRegion> same;
         if (kind == "head_ct" && args.same_region) {
@@ -767,14 +782,15 @@ int main(int argc, char** argv) {
                   f.set_volume_ml(*ich);
                 }
               }
-            } else if (l.name == label && (l.positive || l.probability >= rule.persistence_probability)) {
+            } else if (measured_labels.count(l.name) != 0 &&
+                       (l.positive || l.probability >= rule.persistence_probability)) {
               auto size = EvidenceSize(*model, a->prepared, l, static_cast<int>(li), kind, args.region_size);
               if (!size.ok()) {
                 std::fprintf(stderr, "seed %llu: evidence: %s\n", static_cast<unsigned long long>(fo.seed),
                              size.status().ToString().c_str());
                 return 1;
               }
-              evidence[t] = *size;
+              if (l.name == label) evidence[t] = *size;
               if (size->size) kind == "brain_mri" ? f.set_volume_ml(*size->size) : f.set_area_cm2(*size->size);
             }
             findings[t].push_back(std::move(f));

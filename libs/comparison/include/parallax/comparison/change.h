@@ -39,6 +39,10 @@
 //   subtypes  optionally (ChangeRule::subtypes_through_summary) a
 //             haemorrhage subtype's presence and size come from the summary
 //             Finding that names it (see the field).
+//   families  optionally (ChangeRule::label_families) a label absent at one
+//             time is present there through a sibling label of its family
+//             that is (the same lesion named by its size or look: a nodule
+//             that grows past 3 cm is a mass); see the field.
 //
 // The defaults are those of the phantom follow-up truth (libs/phantom
 // ground_truth.h: kLargerRatio 1.5, kSmallerRatio 0.67), whose pairs change
@@ -105,6 +109,19 @@ struct ChangeRule {
   // one time and another at the other time reads as one resolved and one
   // new. False (the default): every label stands alone, as above.
   bool subtypes_through_summary = false;
+  // Label families: labels that name one kind of lesion by its size or
+  // look (the chest model's "Nodule", "Mass" and "Lung Lesion": a nodule is
+  // at most 3 cm, a mass larger; the department's policy routes the three
+  // as one alert). A label that is absent at one time (its own Finding
+  // neither positive nor persisting) is present there when a sibling of
+  // its family is: the most probable positive sibling, else (with
+  // persistence) the most probable persisting one with a measured size. Its
+  // size is then the sibling's, and the note names the sibling. A sibling
+  // on the other side of the body (both lateralities known and different)
+  // does not count. So a nodule that grew into a mass reads "larger", not
+  // "Nodule resolved" and "Mass new". Labels are matched exactly; a label in
+  // no family stands alone. Empty (the default): no families.
+  std::vector<std::vector<std::string>> label_families;
 };
 
 // One label's change between the two studies.
@@ -130,6 +147,10 @@ struct FindingChange {
   // subtypes_through_summary: presence and size came from the summary
   // Finding (at either time).
   bool via_summary = false;
+  // label_families: the sibling label through which the label was present
+  // at that time ("" when its own Finding, or absent).
+  std::string prior_sibling;
+  std::string current_sibling;
 };
 
 // Compares two studies' findings. `prior_date` and `current_date` are DICOM
@@ -138,7 +159,8 @@ struct FindingChange {
 // INVALID_ARGUMENT when a date is not a valid YYYYMMDD, when the current
 // date is before the prior's, when a Finding has an empty label, or when the
 // rule is out of range (larger_ratio <= 1, smaller_ratio outside (0, 1),
-// a negative minimum, persistence_probability outside (0, 1]).
+// a negative minimum, persistence_probability outside (0, 1], a label
+// family of fewer than two labels, an empty label or one listed twice).
 absl::StatusOr<std::vector<FindingChange>> CompareFindings(const std::vector<common::v1::Finding>& prior,
                                                            const std::vector<common::v1::Finding>& current,
                                                            const std::string& prior_date,
@@ -160,6 +182,17 @@ absl::StatusOr<std::vector<FindingChange>> NoPriorAvailable(const std::vector<co
 // of the rule matters here).
 absl::StatusOr<std::vector<FindingChange>> NoPriorAvailable(const std::vector<common::v1::Finding>& current,
                                                             const ChangeRule& rule);
+
+// Label families as configured: families separated by ';', labels within a
+// family by ',', spaces around each trimmed ("Nodule,Mass,Lung Lesion").
+// "" = none. INVALID_ARGUMENT naming the problem when a family has fewer
+// than two labels or a label is listed twice.
+absl::StatusOr<std::vector<std::vector<std::string>>> ParseLabelFamilies(const std::string& text);
+
+// The labels of `labels`' families under `rule` (label_families), the
+// labels themselves included; for choosing which near-threshold Findings
+// need a size.
+std::vector<std::string> WithFamilies(const std::vector<std::string>& labels, const ChangeRule& rule);
 
 // The class of two sizes under `rule` (both present, both measured, same
 // unit, `min_size` the unit's minimum): larger, smaller or stable; sets
