@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
       po.rule.smaller_ratio = config.change_smaller_ratio;
       po.rule.persistence_probability = config.change_persistence_probability;
       po.rule.subtypes_through_summary = config.change_subtypes_through_summary;
+      po.rule.label_families = config.change_label_family_list;
       priors = std::make_unique<tr::PriorComparer>(parallax::rpc::MakeChannel(config.ingest_address), inference,
                                                    explainability, &store, &*models, po);
     } else {

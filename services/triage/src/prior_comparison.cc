@@ -82,13 +82,16 @@ ExplainSettings SizeOnly(SystemClock::time_point deadline, int parallel) {
   return explain;
 }
 
-// Labels positive in any of `findings`.
-std::set<std::string> PositiveLabels(const std::vector<common::v1::Finding>& findings) {
-  std::set<std::string> out;
+// Labels positive in any of `findings`, with their families under `rule`
+// (a sibling may stand in for a label at the other time).
+std::set<std::string> PositiveLabels(const std::vector<common::v1::Finding>& findings,
+                                     const comparison::ChangeRule& rule) {
+  std::vector<std::string> positive;
   for (const common::v1::Finding& f : findings) {
-    if (f.positive()) out.insert(f.label());
+    if (f.positive()) positive.push_back(f.label());
   }
-  return out;
+  const std::vector<std::string> all = comparison::WithFamilies(positive, rule);
+  return std::set<std::string>(all.begin(), all.end());
 }
 
 }  // namespace
@@ -186,7 +189,8 @@ absl::StatusOr<PriorComparer::PriorFindings> PriorComparer::ReadPrior(const std:
         std::vector<common::v1::Finding> all;
         for (const inf::ModelResult& r : current.results()) all.insert(all.end(), r.findings().begin(), r.findings().end());
         return all;
-      }());
+      }(),
+      options_.rule);
   ExplainSettings explain = SizeOnly(end, options_.parallel_explains);
   explain.select = [&](const common::v1::Finding& f) {
     return f.positive() || (f.probability() >= options_.rule.persistence_probability && positive_now.count(f.label()) != 0);
@@ -310,7 +314,7 @@ PriorOutcome PriorComparer::Compare(const common::v1::StudyRef& study, const com
     // current finding sits just under its operating point needs a size
     // (explained now, size only).
     if (options_.rule.persistence_probability < 1) {
-      const std::set<std::string> positive_before = PositiveLabels(before);
+      const std::set<std::string> positive_before = PositiveLabels(before, options_.rule);
       inf::AnalyzeResponse one;
       *one.add_results() = r;
       ExplainSettings explain = SizeOnly(end, options_.parallel_explains);

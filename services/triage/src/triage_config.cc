@@ -1,5 +1,8 @@
 #include "triage_config.h"
 
+#include <absl/strings/str_cat.h>
+
+#include "parallax/comparison/change.h"
 #include "parallax/config/config_schema.h"
 #include "parallax/log/log.h"
 
@@ -36,6 +39,9 @@ absl::Status LoadTriageConfig(const std::string& path, TriageConfig* c) {
           "probability below the operating point at which a finding seen at the other time persists; 1 = off");
   s.Field("change_subtypes_through_summary", &c->change_subtypes_through_summary,
           "report a subtype's change through its model's summary finding (head CT ICH)");
+  s.Field("change_label_families", &c->change_label_families,
+          "labels compared as one lesion when one stands in for another ('Nodule,Mass,Lung Lesion'; ';' between "
+          "families; empty = none)");
   s.Field("log_level", &c->log_level, "debug | info | warning | error");
   auth::BindAuthConfig(s, &c->auth);
   absl::Status st = config::LoadConfig(s, path, "PARALLAX_TRIAGE");
@@ -60,6 +66,12 @@ absl::Status LoadTriageConfig(const std::string& path, TriageConfig* c) {
         "config: change_larger_ratio must be above 1, change_smaller_ratio within (0, 1) and "
         "change_persistence_probability within (0, 1]");
   }
+  absl::StatusOr<std::vector<std::vector<std::string>>> families =
+      comparison::ParseLabelFamilies(c->change_label_families);
+  if (!families.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("config: change_label_families: ", families.status().message()));
+  }
+  c->change_label_family_list = *std::move(families);
   log::Level level;
   if (!log::ParseLevel(c->log_level, &level)) {
     return absl::InvalidArgumentError("config: log_level must be debug, info, warning or error");

@@ -3,6 +3,7 @@
 // environment overrides, validated at start-up.
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include <absl/status/status.h>
 
@@ -41,6 +42,10 @@ struct TriageConfig {
   double change_smaller_ratio = 0.67;                   // smaller at or below
   double change_persistence_probability = 0.5;          // see comparison::ChangeRule; 1 = off
   bool change_subtypes_through_summary = true;          // a subtype's change through its summary finding
+  // Label families (comparison::ParseLabelFamilies text: ';' between
+  // families, ',' within one); "" = none.
+  std::string change_label_families = "Nodule,Mass,Lung Lesion";
+  std::vector<std::vector<std::string>> change_label_family_list;  // parsed from it by LoadTriageConfig
   std::string log_level = "info";                  // debug | info | warning | error
   // jwt_* keys: triage's own token on calls to alert routing (none when no
   // HS256 secret is configured).
