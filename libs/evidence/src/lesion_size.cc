@@ -415,6 +415,13 @@ LesionSize MeasureFromSlice(const LesionSizeInput& in, const LesionSizeOptions& 
     double median, sd, threshold, contrast;
   };
   std::optional<Segmented> kept;
+  const auto restore = [&](Segmented&& r) {
+    lesion = std::move(r.lesion);
+    out.normal_median = r.median;
+    out.normal_sd = r.sd;
+    out.threshold = r.threshold;
+    out.contrast_sd = r.contrast;
+  };
   for (int pass = 0; pass < o.refine_passes; ++pass) {
     // Centre and extent of the lesion so far; the shell lies beyond it.
     double cz = 0, cy = 0, cx = 0;
@@ -452,6 +459,15 @@ LesionSize MeasureFromSlice(const LesionSizeInput& in, const LesionSizeOptions& 
     // tells it from its surroundings, for fall_back_to_separated_region).
     Segmented before{lesion, out.normal_median, out.normal_sd, out.threshold, out.contrast_sd};
     if (segment(median, sd, o.min_contrast_sd)) {
+      int64_t now = 0;
+      for (uint8_t v : lesion) now += v;
+      if (o.max_refine_growth > 0 && now > o.max_refine_growth * count) {
+        // The refined threshold reached a bright structure joined to the
+        // lesion (the mediastinum, a rib): the region this shell told
+        // apart stands.
+        restore(std::move(before));
+        break;
+      }
       kept = std::move(before);
       continue;
     }
@@ -459,11 +475,7 @@ LesionSize MeasureFromSlice(const LesionSizeInput& in, const LesionSizeOptions& 
     // This region leaked (along a rib, into the mediastinum): the shell
     // beyond it lies on brighter tissue. The last region whose own shell
     // told it apart stands.
-    lesion = std::move(kept->lesion);
-    out.normal_median = kept->median;
-    out.normal_sd = kept->sd;
-    out.threshold = kept->threshold;
-    out.contrast_sd = kept->contrast;
+    restore(*std::move(kept));
     out.reason.clear();
     break;
   }
@@ -548,6 +560,9 @@ LesionSizeOptions LesionSizeOptionsFor(BodyRegion region, const std::vector<floa
     // A region that leaks along a rib or into the mediastinum moves the
     // next shell onto them; the last region told apart stands.
     o.fall_back_to_separated_region = true;
+    // ... and one that grows more than threefold in a refine pass has
+    // reached the mediastinum or a rib joined to it.
+    o.max_refine_growth = 3;
     // A film's lesion thins towards its edge (a sphere's projection): the
     // threshold lies nearer the surroundings than half-way.
     o.fraction = 0.3;

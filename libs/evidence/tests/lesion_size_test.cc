@@ -267,8 +267,9 @@ TEST_CASE("a film nodule beside the mediastinum is measured from the last region
   // Follow-up seed 700139: a nodule at the left upper lung's medial edge,
   // crossed by ribs, 2-3 cm from the mediastinum. The refined threshold
   // lets the region run along a rib, and the shell beyond that region lies
-  // on the mediastinum (contrast ~1 sd). Without the fall-back neither time
-  // is measurable and a shrinking nodule reads "stable, size not compared".
+  // on the mediastinum (contrast ~1 sd). Without the fall-back (or the
+  // growth guard, which also catches this leak) neither time is measurable
+  // and a shrinking nodule reads "stable, size not compared".
   ph::FollowUpOptions fo;
   fo.kind = "chest_xray";
   fo.findings = {"Nodule"};
@@ -293,10 +294,44 @@ TEST_CASE("a film nodule beside the mediastinum is measured from the last region
     CHECK(s->measurable);
     CHECK(SizeOf(*s) == Approx(truth[t]).epsilon(0.5));
     sizes[t] = SizeOf(*s);
+    // Neither guard against the leak (this fall-back, max_refine_growth):
+    // not measurable.
     o.fall_back_to_separated_region = false;
+    o.max_refine_growth = 0;
     auto without = ev::MeasureLesion(in, o);
     REQUIRE(without.ok());
     CHECK_FALSE(without->measurable);
   }
   CHECK(ph::ClassifyChange(sizes[0], sizes[1]) == ph::Change::kSmaller);
+}
+
+TEST_CASE("a film nodule whose refined region runs into the mediastinum keeps the region before the leak",
+          "[lesion_size][phantom]") {
+  // Follow-up seed 2200141: a shrinking nodule beside the mediastinum. At
+  // the current time the refined threshold falls just low enough to join
+  // the mediastinum: the region jumps from ~0.2 to ~2.7 thousand mm2 and
+  // back from pass to pass, and ended on the leak ("larger" for a nodule
+  // that shrank).
+  ph::FollowUpOptions fo;
+  fo.kind = "chest_xray";
+  fo.findings = {"Nodule"};
+  fo.changes = {ph::Change::kSmaller};
+  fo.seed = 2200141;
+  auto pair = ph::MakeFollowUpPair(fo);
+  REQUIRE(pair.ok());
+  const ph::FindingChange& tc = pair->changes.at(0);
+  const ph::Finding& f = pair->current.findings.at(static_cast<size_t>(tc.current_index));
+  const ev::LesionSizeInput in = FromStudy(pair->current, f, "Nodule", 2.0);
+  ev::LesionSizeOptions o = ev::LesionSizeOptionsFor(ev::BodyRegion::kChestFilm, in.image);
+  REQUIRE(o.max_refine_growth == 3);
+  auto s = ev::MeasureLesion(in, o);
+  REQUIRE(s.ok());
+  INFO("truth " << tc.current_size << " cm2, measured " << SizeOf(*s) << " (" << s->reason << ")");
+  REQUIRE(s->measurable);
+  CHECK(SizeOf(*s) == Approx(tc.current_size).epsilon(0.5));
+  o.max_refine_growth = 0;
+  auto unguarded = ev::MeasureLesion(in, o);
+  REQUIRE(unguarded.ok());
+  INFO("without the guard: " << SizeOf(*unguarded));
+  CHECK(SizeOf(*unguarded) > 5 * tc.current_size);
 }

@@ -103,6 +103,10 @@ struct LesionSizeOptions {
   // pass before, which its own shell did tell apart, instead of answering
   // "not measurable". False: not measurable.
   bool fall_back_to_separated_region = false;
+  // When > 0: a refine pass whose region is more than this many times the
+  // previous pass's has leaked into a bright structure joined to the lesion;
+  // the previous region (which this pass's shell told apart) stands.
+  double max_refine_growth = 0;
   float body_floor = -1e30f;         // voxels <= this are outside the patient (not tissue)
   bool fill_holes = true;            // fill enclosed holes per slice
   int closing_pixels = 0;            // in-plane closing radius before filling holes (0 = none)
@@ -153,7 +157,8 @@ absl::StatusOr<LesionSize> MeasureLesion(const LesionSizeInput& input, const Les
 //              sd (it only finds the core; the refined shells gate at 1.5),
 //              and a refined region that leaks (along a rib, into the
 //              mediastinum: the next shell lies on them) falls back to the
-//              last region its own shell told apart;
+//              last region its own shell told apart, as does one that grows
+//              more than threefold in a refine pass;
 //   otherwise  the defaults.
 LesionSizeOptions LesionSizeOptionsFor(BodyRegion region, const std::vector<float>& image);
 
