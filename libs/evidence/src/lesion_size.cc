@@ -193,7 +193,20 @@ LesionSize MeasureFromSlice(const LesionSizeInput& in, const LesionSizeOptions& 
       }
     }
     if (shell.size() < 30) return false;
-    Robust(std::move(shell), median, sd);
+    if (!o.spread_below_median) {
+      Robust(std::move(shell), median, sd);
+      return true;
+    }
+    // The spread of the tissue darker than the median: brighter anatomy in
+    // the shell (the heart, the mediastinum, ribs, the chest wall) widens
+    // the upper half only.
+    const float m = Median(shell);
+    std::vector<float> below;
+    for (float v : shell) {
+      if (v < m) below.push_back(m - v);
+    }
+    *median = m;
+    *sd = below.empty() ? 0.0 : 1.4826 * Median(below);
     return true;
   };
 
@@ -563,6 +576,10 @@ LesionSizeOptions LesionSizeOptionsFor(BodyRegion region, const std::vector<floa
     // ... and one that grows more than threefold in a refine pass has
     // reached the mediastinum or a rib joined to it.
     o.max_refine_growth = 3;
+    // The contrast gate's spread from the shell's darker half: the lung
+    // around a large mass is mixed with the heart, the mediastinum or the
+    // chest wall, which widen the upper half only.
+    o.spread_below_median = true;
     // A film's lesion thins towards its edge (a sphere's projection): the
     // threshold lies nearer the surroundings than half-way.
     o.fraction = 0.3;

@@ -268,8 +268,9 @@ TEST_CASE("a film nodule beside the mediastinum is measured from the last region
   // crossed by ribs, 2-3 cm from the mediastinum. The refined threshold
   // lets the region run along a rib, and the shell beyond that region lies
   // on the mediastinum (contrast ~1 sd). Without the fall-back (or the
-  // growth guard, which also catches this leak) neither time is measurable
-  // and a shrinking nodule reads "stable, size not compared".
+  // growth guard or the darker half's spread, which also catch it) neither
+  // time is measurable and a shrinking nodule reads "stable, size not
+  // compared".
   ph::FollowUpOptions fo;
   fo.kind = "chest_xray";
   fo.findings = {"Nodule"};
@@ -294,10 +295,12 @@ TEST_CASE("a film nodule beside the mediastinum is measured from the last region
     CHECK(s->measurable);
     CHECK(SizeOf(*s) == Approx(truth[t]).epsilon(0.5));
     sizes[t] = SizeOf(*s);
-    // Neither guard against the leak (this fall-back, max_refine_growth):
+    // None of the film's guards against the mediastinum (this fall-back,
+    // max_refine_growth, spread_below_median; each alone measures it here):
     // not measurable.
     o.fall_back_to_separated_region = false;
     o.max_refine_growth = 0;
+    o.spread_below_median = false;
     auto without = ev::MeasureLesion(in, o);
     REQUIRE(without.ok());
     CHECK_FALSE(without->measurable);

@@ -107,6 +107,9 @@ struct LesionSizeOptions {
   // previous pass's has leaked into a bright structure joined to the lesion;
   // the previous region (which this pass's shell told apart) stands.
   double max_refine_growth = 0;
+  // The normal tissue's spread (for the contrast gate; the threshold does not
+  // use it) from the voxels below the shell's median alone.
+  bool spread_below_median = false;
   float body_floor = -1e30f;         // voxels <= this are outside the patient (not tissue)
   bool fill_holes = true;            // fill enclosed holes per slice
   int closing_pixels = 0;            // in-plane closing radius before filling holes (0 = none)
@@ -158,7 +161,9 @@ absl::StatusOr<LesionSize> MeasureLesion(const LesionSizeInput& input, const Les
 //              and a refined region that leaks (along a rib, into the
 //              mediastinum: the next shell lies on them) falls back to the
 //              last region its own shell told apart, as does one that grows
-//              more than threefold in a refine pass;
+//              more than threefold in a refine pass; the gate's spread is
+//              that of the shell's darker half (heart, mediastinum, chest
+//              wall and ribs widen the upper half only);
 //   otherwise  the defaults.
 LesionSizeOptions LesionSizeOptionsFor(BodyRegion region, const std::vector<float>& image);
 
