@@ -90,6 +90,18 @@ ev::LesionSizeInput FromStudy(const ph::Study& study, const ph::Finding& f, cons
 
 double SizeOf(const ev::LesionSize& s) { return s.volume_ml ? *s.volume_ml : s.area_cm2.value_or(0); }
 
+// The chest follow-up pair of `seed` whose one nodule shrinks.
+ph::FollowUpPair ShrinkingNodule(uint64_t seed) {
+  ph::FollowUpOptions fo;
+  fo.kind = "chest_xray";
+  fo.findings = {"Nodule"};
+  fo.changes = {ph::Change::kSmaller};
+  fo.seed = seed;
+  auto pair = ph::MakeFollowUpPair(fo);
+  REQUIRE(pair.ok());
+  return *std::move(pair);
+}
+
 }  // namespace
 
 TEST_CASE("a bright ball in noise is measured within 10 percent of its volume", "[lesion_size]") {
@@ -271,15 +283,9 @@ TEST_CASE("a film nodule beside the mediastinum is measured from the last region
   // growth guard or the darker half's spread, which also catch it) neither
   // time is measurable and a shrinking nodule reads "stable, size not
   // compared".
-  ph::FollowUpOptions fo;
-  fo.kind = "chest_xray";
-  fo.findings = {"Nodule"};
-  fo.changes = {ph::Change::kSmaller};
-  fo.seed = 700139;
-  auto pair = ph::MakeFollowUpPair(fo);
-  REQUIRE(pair.ok());
-  const ph::FindingChange& tc = pair->changes.at(0);
-  const ph::Study* studies[2] = {&pair->prior, &pair->current};
+  const auto pair = ShrinkingNodule(700139);
+  const ph::FindingChange& tc = pair.changes.at(0);
+  const ph::Study* studies[2] = {&pair.prior, &pair.current};
   const int index[2] = {tc.prior_index, tc.current_index};
   const double truth[2] = {tc.prior_size, tc.current_size};
   double sizes[2] = {0, 0};
@@ -315,16 +321,10 @@ TEST_CASE("a film nodule whose refined region runs into the mediastinum keeps th
   // the mediastinum: the region jumps from ~0.2 to ~2.7 thousand mm2 and
   // back from pass to pass, and ended on the leak ("larger" for a nodule
   // that shrank).
-  ph::FollowUpOptions fo;
-  fo.kind = "chest_xray";
-  fo.findings = {"Nodule"};
-  fo.changes = {ph::Change::kSmaller};
-  fo.seed = 2200141;
-  auto pair = ph::MakeFollowUpPair(fo);
-  REQUIRE(pair.ok());
-  const ph::FindingChange& tc = pair->changes.at(0);
-  const ph::Finding& f = pair->current.findings.at(static_cast<size_t>(tc.current_index));
-  const ev::LesionSizeInput in = FromStudy(pair->current, f, "Nodule", 2.0);
+  const auto pair = ShrinkingNodule(2200141);
+  const ph::FindingChange& tc = pair.changes.at(0);
+  const ph::Finding& f = pair.current.findings.at(static_cast<size_t>(tc.current_index));
+  const ev::LesionSizeInput in = FromStudy(pair.current, f, "Nodule", 2.0);
   ev::LesionSizeOptions o = ev::LesionSizeOptionsFor(ev::BodyRegion::kChestFilm, in.image);
   REQUIRE(o.max_refine_growth == 3);
   auto s = ev::MeasureLesion(in, o);
