@@ -19,9 +19,6 @@
 #include <thread>
 #include <vector>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <grpcpp/grpcpp.h>
@@ -44,7 +41,7 @@ namespace esc = parallax::escalation::v1;
 namespace alerting = parallax::alerting::v1;
 
 // Ports of this stack: the usual ones + an offset between 300 and 890 whose
-// ports were all free when the stack started (Picg_offset), so runs beside each
+// ports were all free when the stack started (PickOffset), so runs beside each
 // other (or a stack still shutting down) do not collide; the benchmarks use
 // 1000 and 1100. The base ports of scripts/parallax lie partly in Linux's
 // ephemeral range, where other tests' servers bind port 0, so a start-up that
@@ -52,37 +49,6 @@ namespace alerting = parallax::alerting::v1;
 int g_offset = 300;
 std::string Ehr() { return "http://127.0.0.1:" + std::to_string(8091 + g_offset); }
 std::string Orthanc() { return "http://127.0.0.1:" + std::to_string(18042 + g_offset); }
-
-bool PortFree(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return free;
-}
-
-// Every port scripts/parallax opens at this offset.
-bool OffsetFree(int offset) {
-  std::vector<int> bases = {8080, 8090, 8091, 11112, 14242, 18042, 55433};
-  for (int b = 9101; b <= 9108; ++b) bases.push_back(b);
-  for (int b = 50051; b <= 50058; ++b) bases.push_back(b);
-  for (int b : bases)
-    if (!PortFree(b + offset)) return false;
-  return true;
-}
-
-int Picg_offset(unsigned attempt) {
-  const unsigned start = static_cast<unsigned>(getpid()) + 17 * attempt;
-  for (unsigned i = 0; i < 60; ++i) {
-    const int offset = 300 + 10 * static_cast<int>((start + i) % 60);
-    if (OffsetFree(offset)) return offset;
-  }
-  return 300 + 10 * static_cast<int>(start % 60);  // none free: start fails and says which service
-}
 
 struct Ran {
   int exit_code;
@@ -97,6 +63,22 @@ Ran Run(const std::string& command) {
   while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
   const int status = pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+// Every port scripts/parallax opens at this offset binds now (its ports-free).
+bool OffsetFree(int offset) {
+  return Run("PARALLAX_PORT_OFFSET=" + std::to_string(offset) + " " + parallax::testing::SourceDir() +
+             "/scripts/parallax ports-free")
+             .exit_code == 0;
+}
+
+int PickOffset(unsigned attempt) {
+  const unsigned start = static_cast<unsigned>(getpid()) + 17 * attempt;
+  for (unsigned i = 0; i < 60; ++i) {
+    const int offset = 300 + 10 * static_cast<int>((start + i) % 60);
+    if (OffsetFree(offset)) return offset;
+  }
+  return 300 + 10 * static_cast<int>(start % 60);  // none free: start fails and says which service
 }
 
 bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds limit) {
@@ -125,7 +107,7 @@ struct Stack {
     for (unsigned attempt = 0; attempt < 3; ++attempt) {
       std::filesystem::remove_all(home);
       std::filesystem::create_directories(home);
-      g_offset = Picg_offset(attempt);
+      g_offset = PickOffset(attempt);
       env = "PARALLAX_HOME=" + home + " PARALLAX_PORT_OFFSET=" + std::to_string(g_offset) +
             " BUILD_DIR=" + parallax::testing::BinDir() + " PARALLAX_SKIP_BUILD=1 ";
       up = Run(env + parallax::testing::SourceDir() + "/scripts/parallax up --stable-after 1s");

@@ -59,9 +59,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
-#include <set>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -882,7 +882,7 @@ int main(int argc, char** argv) {
         if (kind == "chest_xray" && std::getenv("PARALLAX_EVAL_DEBUG") != nullptr) {
           // The lung lesion labels at both times (probability, + when positive).
           std::string family;
-          for (const char* name : {"Nodule", "Mass", "Lung Lesion"}) {
+          for (const std::string& name : ph::FollowUpLabels(kind)) {
             const int fi = LabelIndex(prior->analysis, name);
             if (fi < 0) continue;
             const auto& a = prior->analysis.labels[fi];

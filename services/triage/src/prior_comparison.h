@@ -35,6 +35,7 @@
 #include "parallax/ingest/v1/ingest.grpc.pb.h"
 #include "study_analysis.h"
 #include "study_plan.h"
+#include "triage_config.h"
 #include "triage_store.h"
 
 namespace parallax::triage {
@@ -52,7 +53,7 @@ inline comparison::ChangeRule DefaultChangeRule() {
   comparison::ChangeRule rule;
   rule.subtypes_through_summary = true;
   rule.persistence_probability = 0.5;
-  rule.label_families = {{"Nodule", "Mass", "Lung Lesion"}};
+  rule.label_families = *comparison::ParseLabelFamilies(kDefaultLabelFamilies);
   return rule;
 }
 

@@ -11,6 +11,10 @@
 
 namespace parallax::triage {
 
+// The chest model's lung lesion labels, compared as one lesion (see
+// DefaultChangeRule in prior_comparison.h).
+inline constexpr char kDefaultLabelFamilies[] = "Nodule,Mass,Lung Lesion";
+
 struct TriageConfig {
   std::string grpc_address = "127.0.0.1:50052";    // Triage gRPC host:port
   std::string metrics_address = "127.0.0.1:9102";  // Prometheus /metrics
@@ -44,7 +48,7 @@ struct TriageConfig {
   bool change_subtypes_through_summary = true;          // a subtype's change through its summary finding
   // Label families (comparison::ParseLabelFamilies text: ';' between
   // families, ',' within one); "" = none.
-  std::string change_label_families = "Nodule,Mass,Lung Lesion";
+  std::string change_label_families = kDefaultLabelFamilies;
   std::vector<std::vector<std::string>> change_label_family_list;  // parsed from it by LoadTriageConfig
   std::string log_level = "info";                  // debug | info | warning | error
   // jwt_* keys: triage's own token on calls to alert routing (none when no
